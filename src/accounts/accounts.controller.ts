@@ -1,0 +1,99 @@
+import { Body, Controller, Get, Headers, Inject, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { CurrentAccountId, Roles } from '../auth/principal.js';
+import { formatAmount } from '../common/money/money.js';
+import { ListQueryDto, Page } from '../common/pagination/pagination.js';
+import { AccountsService, toAccountDto, toMeDto } from './accounts.service.js';
+import { Adjustment } from './adjustments.repository.js';
+import { AdjustmentsService } from './adjustments.service.js';
+import {
+  AccountDto,
+  AccountPageDto,
+  AccountWithKeyDto,
+  AdjustmentDto,
+  CreateAccountDto,
+  CreateAdjustmentDto,
+  MeDto,
+  UpdateAccountDto,
+} from './dto/account.dto.js';
+
+const toAdjustmentDto = (a: Adjustment): AdjustmentDto => ({
+  id: a.id,
+  accountId: a.accountId,
+  amount: formatAmount(a.amount),
+  reason: a.reason,
+  idempotencyKey: a.idempotencyKey,
+  ledgerEntryId: a.ledgerEntryId ?? '',
+  balanceAfter: a.balanceAfter ? formatAmount(a.balanceAfter) : '',
+  createdAt: a.createdAt.toISOString(),
+});
+
+@ApiTags('admin: accounts')
+@ApiBearerAuth()
+@Roles('admin')
+@Controller('v1/admin/accounts')
+export class AdminAccountsController {
+  constructor(
+    @Inject(AccountsService) private readonly accounts: AccountsService,
+    @Inject(AdjustmentsService) private readonly adjustments: AdjustmentsService,
+  ) {}
+
+  @Post()
+  @ApiCreatedResponse({ type: AccountWithKeyDto, description: 'consoleKey is shown only here' })
+  create(@Body() dto: CreateAccountDto): Promise<AccountWithKeyDto> {
+    return this.accounts.create(dto);
+  }
+
+  @Get()
+  @ApiOkResponse({ type: AccountPageDto })
+  list(@Query() q: ListQueryDto): Promise<Page<AccountDto>> {
+    return this.accounts.list(q.limit, q.cursor);
+  }
+
+  @Get(':id')
+  @ApiOkResponse({ type: AccountDto })
+  async get(@Param('id') id: string): Promise<AccountDto> {
+    return toAccountDto(await this.accounts.get(id));
+  }
+
+  @Patch(':id')
+  @ApiOkResponse({ type: AccountDto })
+  async update(@Param('id') id: string, @Body() dto: UpdateAccountDto): Promise<AccountDto> {
+    return toAccountDto(await this.accounts.update(id, dto));
+  }
+
+  @Post(':id/console-key')
+  @ApiCreatedResponse({ type: AccountWithKeyDto, description: 'The new consoleKey, shown only here; the old one stops working' })
+  rotateConsoleKey(@Param('id') id: string): Promise<AccountWithKeyDto> {
+    return this.accounts.rotateConsoleKey(id);
+  }
+
+  @Post(':id/adjustments')
+  @ApiHeader({ name: 'Idempotency-Key', required: true, description: 'Replays with the same key return the stored adjustment' })
+  @ApiCreatedResponse({ type: AdjustmentDto, description: '201 when booked, 200 when replayed' })
+  async adjust(
+    @Param('id') id: string,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Body() dto: CreateAdjustmentDto,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<AdjustmentDto> {
+    const { adjustment, replayed } = await this.adjustments.create(id, idempotencyKey, dto);
+    res.status(replayed ? 200 : 201);
+    return toAdjustmentDto(adjustment);
+  }
+}
+
+@ApiTags('customer')
+@ApiBearerAuth()
+@Roles('customer')
+@Controller('v1/me')
+export class MeController {
+  constructor(@Inject(AccountsService) private readonly accounts: AccountsService) {}
+
+  @Get()
+  @ApiOkResponse({ type: MeDto })
+  async me(@CurrentAccountId() accountId: string): Promise<MeDto> {
+    return toMeDto(await this.accounts.get(accountId));
+  }
+}

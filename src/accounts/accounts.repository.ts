@@ -1,0 +1,105 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Decimal } from 'decimal.js';
+import { DataSource, EntityManager } from 'typeorm';
+import { money } from '../common/money/money.js';
+import { CursorKey } from '../common/pagination/pagination.js';
+
+export type AccountStatus = 'active' | 'suspended';
+
+export interface Account {
+  id: string;
+  name: string;
+  email: string | null;
+  status: AccountStatus;
+  balance: Decimal;
+  consoleKeyPrefix: string;
+  createdAt: Date;
+  updatedAt: Date;
+  cursorAt: string;
+}
+
+interface AccountRow {
+  id: string;
+  name: string;
+  email: string | null;
+  status: AccountStatus;
+  balance: string;
+  console_key_prefix: string;
+  created_at: Date;
+  updated_at: Date;
+  cursor_at: string;
+}
+
+const COLUMNS = `id, name, email, status, balance, console_key_prefix, created_at, updated_at, created_at::text AS cursor_at`;
+
+const toAccount = (r: AccountRow): Account => ({
+  id: r.id,
+  name: r.name,
+  email: r.email,
+  status: r.status,
+  balance: money(r.balance),
+  consoleKeyPrefix: r.console_key_prefix,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+  cursorAt: r.cursor_at,
+});
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (v: string): boolean => UUID.test(v);
+
+@Injectable()
+export class AccountsRepository {
+  constructor(@Inject(DataSource) private readonly ds: DataSource) {}
+
+  async insert(a: { name: string; email: string | null; keyHash: string; keyPrefix: string }): Promise<Account> {
+    const rows: AccountRow[] = await this.ds.query(
+      `INSERT INTO accounts (name, email, console_key_hash, console_key_prefix) VALUES ($1, $2, $3, $4)
+       RETURNING ${COLUMNS}`,
+      [a.name, a.email, a.keyHash, a.keyPrefix],
+    );
+    return toAccount(rows[0]);
+  }
+
+  async findById(id: string, em: EntityManager = this.ds.manager): Promise<Account | null> {
+    if (!isUuid(id)) return null;
+    const rows: AccountRow[] = await em.query(`SELECT ${COLUMNS} FROM accounts WHERE id = $1`, [id]);
+    return rows[0] ? toAccount(rows[0]) : null;
+  }
+
+  async findIdByConsoleKeyHash(hash: string): Promise<string | null> {
+    const rows: { id: string }[] = await this.ds.query(`SELECT id FROM accounts WHERE console_key_hash = $1`, [hash]);
+    return rows[0]?.id ?? null;
+  }
+
+  async listPage(limit: number, after: CursorKey | null): Promise<Account[]> {
+    const rows: AccountRow[] = after
+      ? await this.ds.query(
+          `SELECT ${COLUMNS} FROM accounts WHERE (created_at, id) < ($1::timestamptz, $2::uuid)
+           ORDER BY created_at DESC, id DESC LIMIT $3`,
+          [after[0], after[1], limit + 1],
+        )
+      : await this.ds.query(`SELECT ${COLUMNS} FROM accounts ORDER BY created_at DESC, id DESC LIMIT $1`, [limit + 1]);
+    return rows.map(toAccount);
+  }
+
+  async update(id: string, patch: { name?: string; status?: AccountStatus }): Promise<Account | null> {
+    if (!isUuid(id)) return null;
+    const rows: AccountRow[] = await this.ds.query(
+      `UPDATE accounts SET name = COALESCE($2, name), status = COALESCE($3, status), updated_at = now()
+       WHERE id = $1 RETURNING ${COLUMNS}`,
+      [id, patch.name ?? null, patch.status ?? null],
+    );
+    return rows[0] ? toAccount(rows[0]) : null;
+  }
+
+  /** Replaces the console key: the old one stops working with this statement's commit. */
+  async replaceConsoleKey(id: string, keyHash: string, keyPrefix: string): Promise<Account | null> {
+    if (!isUuid(id)) return null;
+    const rows: AccountRow[] = await this.ds.query(
+      `UPDATE accounts SET console_key_hash = $2, console_key_prefix = $3, updated_at = now()
+       WHERE id = $1 RETURNING ${COLUMNS}`,
+      [id, keyHash, keyPrefix],
+    );
+    return rows[0] ? toAccount(rows[0]) : null;
+  }
+}

@@ -1,0 +1,77 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { generateSecret, hashSecret, keyPrefix } from '../auth/secrets.js';
+import { notFound } from '../common/errors/domain-error.js';
+import { formatAmount } from '../common/money/money.js';
+import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
+import { Account, AccountsRepository, AccountStatus } from './accounts.repository.js';
+import { AccountDto, AccountWithKeyDto, CreateAccountDto, MeDto, UpdateAccountDto } from './dto/account.dto.js';
+
+export const toAccountDto = (a: Account): AccountDto => ({
+  id: a.id,
+  name: a.name,
+  email: a.email,
+  status: a.status,
+  balance: formatAmount(a.balance),
+  currency: 'USD',
+  consoleKeyPrefix: a.consoleKeyPrefix,
+  createdAt: a.createdAt.toISOString(),
+  updatedAt: a.updatedAt.toISOString(),
+});
+
+export const toMeDto = (a: Account): MeDto => ({
+  id: a.id,
+  name: a.name,
+  email: a.email,
+  status: a.status,
+  balance: formatAmount(a.balance),
+  currency: 'USD',
+});
+
+@Injectable()
+export class AccountsService {
+  constructor(@Inject(AccountsRepository) private readonly repo: AccountsRepository) {}
+
+  /** The console key is returned here and never again: only its hash is stored. */
+  async create(dto: CreateAccountDto): Promise<AccountWithKeyDto> {
+    const consoleKey = generateSecret('ck_');
+    const account = await this.repo.insert({
+      name: dto.name,
+      email: dto.email ?? null,
+      keyHash: hashSecret(consoleKey),
+      keyPrefix: keyPrefix(consoleKey),
+    });
+    return { ...toAccountDto(account), consoleKey };
+  }
+
+  async get(id: string): Promise<Account> {
+    const a = await this.repo.findById(id);
+    if (!a) throw notFound('account');
+    return a;
+  }
+
+  async list(limit = DEFAULT_LIMIT, cursor?: string): Promise<Page<AccountDto>> {
+    const rows = await this.repo.listPage(limit, decodeCursor(cursor, 2));
+    return toPage(rows, limit, (a) => [a.cursorAt, a.id], toAccountDto);
+  }
+
+  async update(id: string, dto: UpdateAccountDto): Promise<Account> {
+    const a = await this.repo.update(id, dto);
+    if (!a) throw notFound('account');
+    return a;
+  }
+
+  async rotateConsoleKey(id: string): Promise<AccountWithKeyDto> {
+    const consoleKey = generateSecret('ck_');
+    const a = await this.repo.replaceConsoleKey(id, hashSecret(consoleKey), keyPrefix(consoleKey));
+    if (!a) throw notFound('account');
+    return { ...toAccountDto(a), consoleKey };
+  }
+
+  findIdByConsoleKeyHash(hash: string): Promise<string | null> {
+    return this.repo.findIdByConsoleKeyHash(hash);
+  }
+
+  async statusOf(id: string): Promise<AccountStatus | null> {
+    return (await this.repo.findById(id))?.status ?? null;
+  }
+}

@@ -1,0 +1,28 @@
+import { Module } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
+import { AccountsModule } from './accounts/accounts.module.js';
+import { AuthModule } from './auth/auth.module.js';
+import { appConfig, authConfig, databaseConfig, stripeConfig } from './config/app.config.js';
+import { validateEnv } from './config/env.validation.js';
+import { DatabaseModule } from './database/database.module.js';
+import { GroupsModule } from './groups/groups.module.js';
+import { HealthModule } from './health/health.module.js';
+import { LedgerModule } from './ledger/ledger.module.js';
+
+@Module({
+  imports: [
+    ConfigModule.forRoot({
+      isGlobal: true,
+      ignoreEnvFile: true,
+      load: [appConfig, databaseConfig, authConfig, stripeConfig],
+      validate: validateEnv,
+    }),
+    DatabaseModule,
+    HealthModule,
+    LedgerModule,
+    AccountsModule,
+    AuthModule,
+    GroupsModule,
+  ],
+})
+export class AppModule {}

@@ -1,0 +1,57 @@
+import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { ConfigService } from '@nestjs/config';
+import { AccountsService } from '../accounts/accounts.service.js';
+import { AuthConfig } from '../config/app.config.js';
+import { DomainError } from '../common/errors/domain-error.js';
+import { AuthedRequest, Principal, PUBLIC_KEY, Role, ROLES_KEY } from './principal.js';
+import { hashForCompare, hashSecret, matchesAny } from './secrets.js';
+
+/**
+ * Resolves `Authorization: Bearer <key>` to a principal: 401 when missing or unknown,
+ * 403 when the key belongs to a role the route does not admit.
+ */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  private readonly adminHashes: Buffer[];
+  private readonly gatewayHashes: Buffer[];
+
+  constructor(
+    @Inject(Reflector) private readonly reflector: Reflector,
+    @Inject(AccountsService) private readonly accounts: AccountsService,
+    @Inject(ConfigService) config: ConfigService,
+  ) {
+    const auth = config.getOrThrow<AuthConfig>('auth');
+    this.adminHashes = auth.adminKeys.map(hashForCompare);
+    this.gatewayHashes = auth.gatewayKeys.map(hashForCompare);
+  }
+
+  async canActivate(ctx: ExecutionContext): Promise<boolean> {
+    const targets = [ctx.getHandler(), ctx.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
+    const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets) ?? [];
+
+    const req = ctx.switchToHttp().getRequest<AuthedRequest>();
+    const principal = await this.resolve(req.headers.authorization);
+    if (!principal) throw new DomainError('unauthorized', 'missing or unknown API key');
+    if (!roles.includes(principal.role)) {
+      throw new DomainError('forbidden', `this key's role (${principal.role}) may not call this route`);
+    }
+    req.principal = principal;
+    return true;
+  }
+
+  private async resolve(header: string | undefined): Promise<Principal | null> {
+    if (!header) return null;
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match) return null;
+    const key = match[1];
+    if (matchesAny(key, this.adminHashes)) return { role: 'admin' };
+    if (matchesAny(key, this.gatewayHashes)) return { role: 'gateway' };
+    if (key.startsWith('ck_')) {
+      const accountId = await this.accounts.findIdByConsoleKeyHash(hashSecret(key));
+      if (accountId) return { role: 'customer', accountId };
+    }
+    return null;
+  }
+}

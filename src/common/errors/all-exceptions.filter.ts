@@ -1,0 +1,68 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { DomainError, ErrorCode, ErrorDetail, statusOf } from './domain-error.js';
+
+interface ErrorBody {
+  error: { code: string; message: string; details?: ErrorDetail[] };
+}
+
+/** Every error leaves as the contract's body; anything unknown is a logged 500 without details. */
+@Catch()
+export class AllExceptionsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Errors');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    const [status, body] = this.toBody(exception);
+    if (status >= 500) {
+      const err = exception instanceof Error ? exception : new Error(String(exception));
+      this.logger.error(`${err.name}: ${err.message}`, err.stack);
+    }
+    if (res.headersSent) return;
+    res.status(status).json(body);
+  }
+
+  private toBody(exception: unknown): [number, ErrorBody] {
+    if (exception instanceof DomainError) {
+      const body: ErrorBody = { error: { code: exception.code, message: exception.message } };
+      if (exception.details.length > 0) body.error.details = exception.details;
+      return [statusOf(exception.code), body];
+    }
+    // body-parser errors arrive as plain errors carrying a `type` and a status.
+    const bp = exception as { type?: string; status?: number };
+    if (bp && typeof bp.type === 'string' && typeof bp.status === 'number') {
+      if (bp.type === 'entity.too.large') return this.simple('payload_too_large', 'request body is too large');
+      if (bp.status >= 400 && bp.status < 500) return this.simple('invalid_json', 'request body is not valid JSON');
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const code = codeForStatus(status);
+      const message = status === 404 ? 'route not found' : exception.message;
+      return [status, { error: { code, message } }];
+    }
+    return [500, { error: { code: 'internal_error', message: 'internal error' } }];
+  }
+
+  private simple(code: ErrorCode, message: string): [number, ErrorBody] {
+    return [statusOf(code), { error: { code, message } }];
+  }
+}
+
+function codeForStatus(status: number): string {
+  switch (status) {
+    case 400:
+      return 'validation_failed';
+    case 401:
+      return 'unauthorized';
+    case 403:
+      return 'forbidden';
+    case 404:
+      return 'not_found';
+    case 409:
+      return 'conflict';
+    case 413:
+      return 'payload_too_large';
+    default:
+      return status >= 500 ? 'internal_error' : 'error';
+  }
+}

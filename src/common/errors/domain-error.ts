@@ -1,0 +1,63 @@
+export type ErrorCode =
+  | 'validation_failed'
+  | 'invalid_json'
+  | 'payload_too_large'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'idempotency_conflict'
+  | 'payments_not_configured'
+  | 'service_unavailable';
+
+export interface ErrorDetail {
+  field: string;
+  message: string;
+}
+
+/** Services throw these; the global filter maps `code` to an HTTP status. */
+export class DomainError extends Error {
+  constructor(
+    public readonly code: ErrorCode,
+    message: string,
+    public readonly details: ErrorDetail[] = [],
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}
+
+export const notFound = (what: string): DomainError => new DomainError('not_found', `${what} not found`);
+export const conflict = (message: string): DomainError => new DomainError('conflict', message);
+export const invalid = (field: string, message: string): DomainError =>
+  new DomainError('validation_failed', `${field}: ${message}`, [{ field, message }]);
+
+export function statusOf(code: ErrorCode): number {
+  switch (code) {
+    case 'validation_failed':
+    case 'invalid_json':
+      return 400;
+    case 'unauthorized':
+      return 401;
+    case 'forbidden':
+      return 403;
+    case 'not_found':
+      return 404;
+    case 'conflict':
+    case 'idempotency_conflict':
+      return 409;
+    case 'payload_too_large':
+      return 413;
+    case 'payments_not_configured':
+    case 'service_unavailable':
+      return 503;
+  }
+}
+
+/** PostgreSQL unique_violation: the database says "already done / already taken". */
+export function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  const e = err as { code?: string; constraint?: string; driverError?: { code?: string; constraint?: string } };
+  const code = e?.code ?? e?.driverError?.code;
+  const name = e?.constraint ?? e?.driverError?.constraint;
+  return code === '23505' && (constraint === undefined || name === constraint);
+}

@@ -1,0 +1,41 @@
+import { DataSource, DataSourceOptions } from 'typeorm';
+import { Foundation1763700000000 } from '../../migrations/1763700000000-foundation.js';
+
+/** Migrations in the order they run; listed explicitly so the app, the CLI and tests agree. */
+export const MIGRATIONS = [Foundation1763700000000];
+
+export function dataSourceOptions(url: string, poolSize = 20): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url,
+    entities: [],
+    migrations: MIGRATIONS,
+    migrationsTableName: 'migrations',
+    migrationsTransactionMode: 'all',
+    synchronize: false,
+    logging: false,
+    applicationName: 'image-billing',
+    extra: { max: poolSize },
+  };
+}
+
+/** The one DataSource definition shared by the app and `npm run migration:run`. */
+export function createDataSource(url: string, poolSize?: number): DataSource {
+  return new DataSource(dataSourceOptions(url, poolSize));
+}
+
+/** Advisory lock key so that instances starting together run migrations one at a time. */
+const MIGRATION_LOCK = 7_263_700_001;
+
+export async function runMigrations(ds: DataSource): Promise<string[]> {
+  const runner = ds.createQueryRunner();
+  await runner.connect();
+  try {
+    await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    const ran = await ds.runMigrations({ transaction: 'all' });
+    return ran.map((m) => m.name);
+  } finally {
+    await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    await runner.release();
+  }
+}

@@ -1,0 +1,45 @@
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { Roles } from '../auth/principal.js';
+import { ListQueryDto, Page } from '../common/pagination/pagination.js';
+import { CreateGroupDto, GroupDto, GroupPageDto, UpdateGroupDto } from './dto/group.dto.js';
+import { GroupsService, toGroupDto } from './groups.service.js';
+import { ApiOkResponse, ApiCreatedResponse } from '@nestjs/swagger';
+
+@ApiTags('admin: groups')
+@ApiBearerAuth()
+@Roles('admin')
+@Controller('v1/admin/groups')
+export class GroupsController {
+  constructor(@Inject(GroupsService) private readonly groups: GroupsService) {}
+
+  @Get()
+  @ApiOkResponse({ type: GroupPageDto })
+  list(@Query() q: ListQueryDto): Promise<Page<GroupDto>> {
+    return this.groups.list(q.limit, q.cursor);
+  }
+
+  @Post()
+  @ApiCreatedResponse({ type: GroupDto })
+  async create(@Body() dto: CreateGroupDto): Promise<GroupDto> {
+    return toGroupDto(await this.groups.create(dto));
+  }
+
+  @Get(':name')
+  @ApiOkResponse({ type: GroupDto })
+  async get(@Param('name') name: string): Promise<GroupDto> {
+    return toGroupDto(await this.groups.get(name));
+  }
+
+  @Patch(':name')
+  @ApiOkResponse({ type: GroupDto })
+  async update(@Param('name') name: string, @Body() dto: UpdateGroupDto): Promise<GroupDto> {
+    return toGroupDto(await this.groups.update(name, dto));
+  }
+
+  @Delete(':name')
+  @HttpCode(204)
+  delete(@Param('name') name: string): Promise<void> {
+    return this.groups.delete(name);
+  }
+}

@@ -1,0 +1,109 @@
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { conflict, invalid, notFound } from '../common/errors/domain-error.js';
+import { formatRatio } from '../common/money/money.js';
+import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
+import { seedOnce } from '../database/seed.js';
+import { CreateGroupDto, GroupDto, UpdateGroupDto } from './dto/group.dto.js';
+import { Group, GroupsRepository } from './groups.repository.js';
+
+export const toGroupDto = (g: Group): GroupDto => ({
+  name: g.name,
+  ratio: formatRatio(g.ratio),
+  description: g.description,
+  selectable: g.selectable,
+  isDefault: g.isDefault,
+  createdAt: g.createdAt.toISOString(),
+  updatedAt: g.updatedAt.toISOString(),
+});
+
+@Injectable()
+export class GroupsService implements OnModuleInit {
+  constructor(
+    @Inject(DataSource) private readonly ds: DataSource,
+    @Inject(GroupsRepository) private readonly repo: GroupsRepository,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await seedOnce(this.ds, 'groups.v1', async (em) => {
+      await this.repo.insert(
+        { name: 'default', ratio: '1.0', description: 'Default group', selectable: true, isDefault: true },
+        em,
+      );
+      await this.repo.insert(
+        {
+          name: 'image2Enterprise',
+          ratio: '1.2',
+          description: 'Capacity-priority enterprise group',
+          selectable: true,
+          isDefault: false,
+        },
+        em,
+      );
+    });
+  }
+
+  async list(limit = DEFAULT_LIMIT, cursor?: string): Promise<Page<GroupDto>> {
+    const rows = await this.repo.listPage(limit, decodeCursor(cursor, 2));
+    return toPage(rows, limit, (g) => [g.cursorAt, g.name], toGroupDto);
+  }
+
+  async get(name: string): Promise<Group> {
+    const g = await this.repo.findByName(name);
+    if (!g) throw notFound(`group ${name}`);
+    return g;
+  }
+
+  async getDefault(): Promise<Group> {
+    const g = await this.repo.findDefault();
+    if (!g) throw notFound('default group');
+    return g;
+  }
+
+  async create(dto: CreateGroupDto): Promise<Group> {
+    return this.ds.transaction(async (em) => {
+      if (dto.isDefault) await this.repo.clearDefault(em);
+      const g = await this.repo.insert(
+        {
+          name: dto.name,
+          ratio: dto.ratio,
+          description: dto.description ?? '',
+          selectable: dto.selectable ?? true,
+          isDefault: dto.isDefault ?? false,
+        },
+        em,
+      );
+      if (!g) throw conflict(`group ${dto.name} already exists`);
+      return g;
+    });
+  }
+
+  async update(name: string, dto: UpdateGroupDto): Promise<Group> {
+    if (dto.isDefault === false) {
+      throw invalid('isDefault', 'cannot be unset; make another group the default instead');
+    }
+    return this.ds.transaction(async (em) => {
+      if (dto.isDefault) {
+        if (!(await this.repo.findByName(name, em))) throw notFound(`group ${name}`);
+        await this.repo.clearDefault(em);
+      }
+      const g = await this.repo.update(name, dto, em);
+      if (!g) throw notFound(`group ${name}`);
+      return g;
+    });
+  }
+
+  async delete(name: string): Promise<void> {
+    const result = await this.ds.transaction((em) => this.repo.delete(name, em));
+    switch (result) {
+      case 'deleted':
+        return;
+      case 'not_found':
+        throw notFound(`group ${name}`);
+      case 'is_default':
+        throw conflict(`group ${name} is the default group; make another group the default first`);
+      case 'in_use':
+        throw conflict(`group ${name} is used by API tokens; move or revoke them first`);
+    }
+  }
+}

@@ -1,0 +1,24 @@
+import type { Decimal } from 'decimal.js';
+
+export type LedgerEntryType = 'usage' | 'top_up' | 'refund' | 'adjustment';
+
+export interface BookEntry {
+  accountId: string;
+  type: LedgerEntryType;
+  /** Signed: credits positive, debits negative. */
+  amount: Decimal;
+  description: string;
+  /** The cause's id (request id, top-up id, refund id, adjustment id): unique per type. */
+  reference: string;
+}
+
+export interface BookedEntry {
+  id: string;
+  accountId: string;
+  type: LedgerEntryType;
+  amount: Decimal;
+  balanceAfter: Decimal;
+  description: string;
+  reference: string;
+  createdAt: Date;
+}
