@@ -5,7 +5,9 @@ import { AuthModule } from './auth/auth.module.js';
 import { appConfig, authConfig, databaseConfig, stripeConfig } from './config/app.config.js';
 import { validateEnv } from './config/env.validation.js';
 import { DatabaseModule } from './database/database.module.js';
+import { CatalogModule } from './catalog/catalog.module.js';
 import { GroupsModule } from './groups/groups.module.js';
+import { TokensModule } from './tokens/tokens.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LedgerModule } from './ledger/ledger.module.js';
 
@@ -23,6 +25,8 @@ import { LedgerModule } from './ledger/ledger.module.js';
     AccountsModule,
     AuthModule,
     GroupsModule,
+    CatalogModule,
+    TokensModule,
   ],
 })
 export class AppModule {}

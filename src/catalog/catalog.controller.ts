@@ -1,0 +1,38 @@
+import { Body, Controller, Get, Inject, Param, Put, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { AnyRole, Roles } from '../auth/principal.js';
+import { ListQueryDto, Page } from '../common/pagination/pagination.js';
+import { CatalogService, toPriceVersionDto } from './catalog.service.js';
+import { PriceVersionDto, PriceVersionPageDto, PutPriceDto } from './dto/price.dto.js';
+
+class ModelListDto {
+  @ApiProperty({ type: [PriceVersionDto] }) data!: PriceVersionDto[];
+}
+
+@ApiTags('models')
+@ApiBearerAuth()
+@Controller('v1')
+export class CatalogController {
+  constructor(@Inject(CatalogService) private readonly catalog: CatalogService) {}
+
+  @Get('models')
+  @AnyRole()
+  @ApiOkResponse({ type: ModelListDto, description: 'The price in force now for every priced model' })
+  async list(): Promise<ModelListDto> {
+    return { data: (await this.catalog.listCurrent()).map(toPriceVersionDto) };
+  }
+
+  @Put('admin/models/:model')
+  @Roles('admin')
+  @ApiOkResponse({ type: PriceVersionDto, description: 'The new price version' })
+  async put(@Param('model') model: string, @Body() dto: PutPriceDto): Promise<PriceVersionDto> {
+    return toPriceVersionDto(await this.catalog.putPrice(model, dto));
+  }
+
+  @Get('admin/models/:model/versions')
+  @Roles('admin')
+  @ApiOkResponse({ type: PriceVersionPageDto, description: 'Every version, newest first' })
+  versions(@Param('model') model: string, @Query() q: ListQueryDto): Promise<Page<PriceVersionDto>> {
+    return this.catalog.listVersions(model, q.limit, q.cursor);
+  }
+}

@@ -1,0 +1,164 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Decimal } from 'decimal.js';
+import { DataSource, EntityManager } from 'typeorm';
+import { money } from '../common/money/money.js';
+import { BillingMode } from './dto/price.dto.js';
+
+export interface ReferencePrice {
+  size: string;
+  quality: string;
+  price: Decimal;
+}
+
+export interface CatalogPrice {
+  id: string;
+  model: string;
+  version: number;
+  mode: BillingMode;
+  inputText: Decimal | null;
+  inputImage: Decimal | null;
+  cachedInput: Decimal | null;
+  outputText: Decimal | null;
+  outputImage: Decimal | null;
+  partialImageOutputTokens: number | null;
+  perRequest: Decimal | null;
+  perImage: Decimal | null;
+  referencePrices: ReferencePrice[];
+  effectiveFrom: Date;
+  createdAt: Date;
+}
+
+export interface NewPriceVersion {
+  model: string;
+  mode: BillingMode;
+  inputText?: string;
+  inputImage?: string;
+  cachedInput?: string;
+  outputText?: string;
+  outputImage?: string;
+  partialImageOutputTokens?: number;
+  perRequest?: string;
+  perImage?: string;
+  referencePrices?: { size: string; quality: string; price: string }[];
+  effectiveFrom?: string;
+}
+
+interface PriceRow {
+  id: string;
+  model: string;
+  version: number;
+  mode: BillingMode;
+  input_text: string | null;
+  input_image: string | null;
+  cached_input: string | null;
+  output_text: string | null;
+  output_image: string | null;
+  partial_image_output_tokens: number | null;
+  per_request: string | null;
+  per_image: string | null;
+  reference_prices: { size: string; quality: string; price: string }[] | null;
+  effective_from: Date;
+  created_at: Date;
+}
+
+const dec = (v: string | null): Decimal | null => (v === null ? null : money(v));
+
+export const toCatalogPrice = (r: PriceRow): CatalogPrice => ({
+  id: r.id,
+  model: r.model,
+  version: r.version,
+  mode: r.mode,
+  inputText: dec(r.input_text),
+  inputImage: dec(r.input_image),
+  cachedInput: dec(r.cached_input),
+  outputText: dec(r.output_text),
+  outputImage: dec(r.output_image),
+  partialImageOutputTokens: r.partial_image_output_tokens,
+  perRequest: dec(r.per_request),
+  perImage: dec(r.per_image),
+  referencePrices: (r.reference_prices ?? []).map((p) => ({ ...p, price: money(p.price) })),
+  effectiveFrom: r.effective_from,
+  createdAt: r.created_at,
+});
+
+export const PRICE_COLUMNS = `id, model, version, mode, input_text, input_image, cached_input, output_text, output_image,
+  partial_image_output_tokens, per_request, per_image, reference_prices, effective_from, created_at`;
+
+@Injectable()
+export class CatalogRepository {
+  constructor(@Inject(DataSource) private readonly ds: DataSource) {}
+
+  /**
+   * Appends the next version of a model's price. The model row's lock serialises concurrent
+   * PUTs so version numbers are dense; the (model, version) unique key backs that up.
+   */
+  async appendVersion(p: NewPriceVersion, em: EntityManager): Promise<CatalogPrice> {
+    await em.query(`INSERT INTO models (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`, [p.model]);
+    await em.query(`SELECT name FROM models WHERE name = $1 FOR UPDATE`, [p.model]);
+    const rows: PriceRow[] = await em.query(
+      `INSERT INTO price_versions (model, version, mode, input_text, input_image, cached_input, output_text,
+         output_image, partial_image_output_tokens, per_request, per_image, reference_prices, effective_from)
+       SELECT $1::varchar, COALESCE(MAX(version), 0) + 1, $2::varchar, $3::numeric, $4::numeric, $5::numeric,
+              $6::numeric, $7::numeric, $8::integer, $9::numeric, $10::numeric, $11::jsonb,
+              COALESCE($12::timestamptz, now())
+       FROM price_versions WHERE model = $1::varchar
+       RETURNING ${PRICE_COLUMNS}`,
+      [
+        p.model,
+        p.mode,
+        p.inputText ?? null,
+        p.inputImage ?? null,
+        p.cachedInput ?? null,
+        p.outputText ?? null,
+        p.outputImage ?? null,
+        p.partialImageOutputTokens ?? null,
+        p.perRequest ?? null,
+        p.perImage ?? null,
+        JSON.stringify(p.referencePrices ?? []),
+        p.effectiveFrom ?? null,
+      ],
+    );
+    return toCatalogPrice(rows[0]);
+  }
+
+  /** The version in force now for each model: the latest effective_from not in the future. */
+  async listCurrent(): Promise<CatalogPrice[]> {
+    const rows: PriceRow[] = await this.ds.query(
+      `SELECT DISTINCT ON (model) ${PRICE_COLUMNS} FROM price_versions
+       WHERE effective_from <= now() ORDER BY model, effective_from DESC, version DESC`,
+    );
+    return rows.map(toCatalogPrice);
+  }
+
+  async findCurrent(model: string, em: EntityManager = this.ds.manager): Promise<CatalogPrice | null> {
+    const rows: PriceRow[] = await em.query(
+      `SELECT ${PRICE_COLUMNS} FROM price_versions WHERE model = $1 AND effective_from <= now()
+       ORDER BY effective_from DESC, version DESC LIMIT 1`,
+      [model],
+    );
+    return rows[0] ? toCatalogPrice(rows[0]) : null;
+  }
+
+  async listVersions(model: string, limit: number, beforeVersion: number | null): Promise<CatalogPrice[]> {
+    const rows: PriceRow[] = await this.ds.query(
+      `SELECT ${PRICE_COLUMNS} FROM price_versions WHERE model = $1 AND ($2::int IS NULL OR version < $2)
+       ORDER BY version DESC LIMIT $3`,
+      [model, beforeVersion, limit + 1],
+    );
+    return rows.map(toCatalogPrice);
+  }
+
+  async modelExists(model: string): Promise<boolean> {
+    const rows: unknown[] = await this.ds.query(`SELECT 1 FROM models WHERE name = $1`, [model]);
+    return rows.length > 0;
+  }
+
+  /** Names of the models among `models` that have a price in force now. */
+  async pricedModels(models: string[]): Promise<Set<string>> {
+    const rows: { model: string }[] = await this.ds.query(
+      `SELECT DISTINCT model FROM price_versions WHERE model = ANY($1::text[]) AND effective_from <= now()`,
+      [models],
+    );
+    return new Set(rows.map((r) => r.model));
+  }
+}

@@ -1,0 +1,143 @@
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { DomainError, ErrorDetail, notFound } from '../common/errors/domain-error.js';
+import { formatExact, money, ZERO } from '../common/money/money.js';
+import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
+import { seedOnce } from '../database/seed.js';
+import { CatalogPrice, CatalogRepository, NewPriceVersion } from './catalog.repository.js';
+import { MODEL_NAME, PriceVersionDto, PutPriceDto } from './dto/price.dto.js';
+
+const TOKEN_FIELDS = ['inputText', 'inputImage', 'cachedInput', 'outputText', 'outputImage'] as const;
+const MODE_FIELDS = {
+  tokens: [...TOKEN_FIELDS, 'partialImageOutputTokens'],
+  per_request: ['perRequest'],
+  per_image: ['perImage'],
+} as const;
+const ALL_PRICE_FIELDS = [...TOKEN_FIELDS, 'partialImageOutputTokens', 'perRequest', 'perImage'] as const;
+
+/** Small clock skew allowed on effectiveFrom "now". */
+const PAST_TOLERANCE_MS = 60_000;
+
+export function toPriceVersionDto(p: CatalogPrice): PriceVersionDto {
+  const dto: PriceVersionDto = {
+    model: p.model,
+    version: p.version,
+    mode: p.mode,
+    referencePrices: p.referencePrices.map((r) => ({ size: r.size, quality: r.quality, price: formatExact(r.price) })),
+    effectiveFrom: p.effectiveFrom.toISOString(),
+    createdAt: p.createdAt.toISOString(),
+  };
+  switch (p.mode) {
+    case 'tokens':
+      for (const f of TOKEN_FIELDS) dto[f] = formatExact(p[f] ?? ZERO);
+      dto.partialImageOutputTokens = p.partialImageOutputTokens ?? 0;
+      break;
+    case 'per_request':
+      dto.perRequest = formatExact(p.perRequest ?? ZERO);
+      break;
+    case 'per_image':
+      dto.perImage = formatExact(p.perImage ?? ZERO);
+      break;
+  }
+  return dto;
+}
+
+/** The provider's published prices (USD per 1M tokens; per-image reference prices for quotes). */
+const SEED_CATALOG: NewPriceVersion[] = [
+  {
+    model: 'gpt-image-2',
+    mode: 'tokens',
+    inputText: '8',
+    inputImage: '8',
+    cachedInput: '2',
+    outputText: '30',
+    outputImage: '30',
+    partialImageOutputTokens: 100,
+    referencePrices: [
+      ...['1024x1024'].flatMap((size) => [
+        { size, quality: 'low', price: '0.006' },
+        { size, quality: 'medium', price: '0.053' },
+        { size, quality: 'high', price: '0.211' },
+      ]),
+      ...['1024x1536', '1536x1024'].flatMap((size) => [
+        { size, quality: 'low', price: '0.005' },
+        { size, quality: 'medium', price: '0.041' },
+        { size, quality: 'high', price: '0.165' },
+      ]),
+    ],
+  },
+  { model: 'gpt-image-2-all', mode: 'per_request', perRequest: '0.03' },
+  { model: 'gpt-image-2-vip', mode: 'per_image', perImage: '0.03' },
+];
+
+@Injectable()
+export class CatalogService implements OnModuleInit {
+  constructor(
+    @Inject(DataSource) private readonly ds: DataSource,
+    @Inject(CatalogRepository) private readonly repo: CatalogRepository,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await seedOnce(this.ds, 'catalog.v1', async (em) => {
+      for (const p of SEED_CATALOG) await this.repo.appendVersion(p, em);
+    });
+  }
+
+  listCurrent(): Promise<CatalogPrice[]> {
+    return this.repo.listCurrent();
+  }
+
+  findCurrent(model: string): Promise<CatalogPrice | null> {
+    return this.repo.findCurrent(model);
+  }
+
+  pricedModels(models: string[]): Promise<Set<string>> {
+    return this.repo.pricedModels(models);
+  }
+
+  async putPrice(model: string, dto: PutPriceDto): Promise<CatalogPrice> {
+    const details = this.checkPrice(model, dto);
+    if (details.length > 0) {
+      throw new DomainError('validation_failed', `invalid fields: ${details.map((d) => d.field).join(', ')}`, details);
+    }
+    return this.ds.transaction((em) => this.repo.appendVersion({ ...dto, model }, em));
+  }
+
+  async listVersions(model: string, limit = DEFAULT_LIMIT, cursor?: string): Promise<Page<PriceVersionDto>> {
+    const after = decodeCursor(cursor, 1);
+    const before = after ? Number.parseInt(after[0], 10) : null;
+    if (before !== null && !Number.isSafeInteger(before)) throw notFound('cursor');
+    const rows = await this.repo.listVersions(model, limit, before);
+    if (rows.length === 0 && before === null && !(await this.repo.modelExists(model))) throw notFound(`model ${model}`);
+    return toPage(rows, limit, (p) => [String(p.version)], toPriceVersionDto);
+  }
+
+  /** Mode-specific rules a DTO cannot express: which fields belong, and a price that cannot be right. */
+  private checkPrice(model: string, dto: PutPriceDto): ErrorDetail[] {
+    const details: ErrorDetail[] = [];
+    if (!MODEL_NAME.test(model)) details.push({ field: 'model', message: 'model must match ^[A-Za-z0-9._:-]{1,128}$' });
+    const allowed: readonly string[] = MODE_FIELDS[dto.mode];
+    for (const f of ALL_PRICE_FIELDS) {
+      const present = dto[f] !== undefined;
+      if (present && !allowed.includes(f)) details.push({ field: f, message: `${f} does not apply to mode ${dto.mode}` });
+      if (!present && allowed.includes(f)) details.push({ field: f, message: `${f} is required for mode ${dto.mode}` });
+    }
+    if (dto.mode === 'tokens' && TOKEN_FIELDS.every((f) => dto[f] !== undefined && money(dto[f]).isZero())) {
+      details.push({ field: 'inputText', message: 'a tokens price cannot be zero for every kind of token' });
+    }
+    if (dto.effectiveFrom !== undefined) {
+      const at = Date.parse(dto.effectiveFrom);
+      if (Number.isNaN(at)) details.push({ field: 'effectiveFrom', message: 'effectiveFrom must be an ISO-8601 time' });
+      else if (at < Date.now() - PAST_TOLERANCE_MS) {
+        details.push({ field: 'effectiveFrom', message: 'effectiveFrom must be now or later: charges already made keep their price' });
+      }
+    }
+    const seen = new Set<string>();
+    for (const [i, r] of (dto.referencePrices ?? []).entries()) {
+      const k = `${r.size}/${r.quality}`;
+      if (seen.has(k)) details.push({ field: `referencePrices.${i}`, message: `duplicate reference price for ${k}` });
+      seen.add(k);
+    }
+    return details;
+  }
+}

@@ -1,0 +1,127 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsISO8601,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+import { IsDecimalString } from '../../common/http/validation.js';
+
+export const BILLING_MODES = ['tokens', 'per_request', 'per_image'] as const;
+export type BillingMode = (typeof BILLING_MODES)[number];
+export const MODEL_NAME = /^[A-Za-z0-9._:-]{1,128}$/;
+
+const TOKEN_PRICE = { min: '0', max: '1000000', maxScale: 10 };
+const FLAT_PRICE = { min: '0', minExclusive: true, max: '1000000', maxScale: 10 };
+
+export class ReferencePriceDto {
+  @ApiProperty({ example: '1024x1024' })
+  @IsString()
+  @Matches(/^\d{1,5}x\d{1,5}$/, { message: 'size must look like 1024x1024' })
+  size!: string;
+
+  @ApiProperty({ example: 'high', enum: ['low', 'medium', 'high', 'auto', 'standard', 'hd'] })
+  @IsIn(['low', 'medium', 'high', 'auto', 'standard', 'hd'])
+  quality!: string;
+
+  @ApiProperty({ example: '0.211', description: 'USD per image, for quotes' })
+  @IsDecimalString(FLAT_PRICE)
+  price!: string;
+}
+
+export class PutPriceDto {
+  @ApiProperty({ enum: BILLING_MODES })
+  @IsIn(BILLING_MODES)
+  mode!: BillingMode;
+
+  @ApiPropertyOptional({ example: '8', description: 'tokens mode: USD per 1M input text tokens' })
+  @IsOptional()
+  @IsDecimalString(TOKEN_PRICE)
+  inputText?: string;
+
+  @ApiPropertyOptional({ example: '8', description: 'tokens mode: USD per 1M input image tokens' })
+  @IsOptional()
+  @IsDecimalString(TOKEN_PRICE)
+  inputImage?: string;
+
+  @ApiPropertyOptional({ example: '2', description: 'tokens mode: USD per 1M cached input tokens' })
+  @IsOptional()
+  @IsDecimalString(TOKEN_PRICE)
+  cachedInput?: string;
+
+  @ApiPropertyOptional({ example: '30', description: 'tokens mode: USD per 1M output text tokens' })
+  @IsOptional()
+  @IsDecimalString(TOKEN_PRICE)
+  outputText?: string;
+
+  @ApiPropertyOptional({ example: '30', description: 'tokens mode: USD per 1M output image tokens' })
+  @IsOptional()
+  @IsDecimalString(TOKEN_PRICE)
+  outputImage?: string;
+
+  @ApiPropertyOptional({ example: 100, description: 'tokens mode: output image tokens added per streamed partial image' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(1000000)
+  partialImageOutputTokens?: number;
+
+  @ApiPropertyOptional({ example: '0.03', description: 'per_request mode: USD per successful request' })
+  @IsOptional()
+  @IsDecimalString(FLAT_PRICE)
+  perRequest?: string;
+
+  @ApiPropertyOptional({ example: '0.03', description: 'per_image mode: USD per image returned' })
+  @IsOptional()
+  @IsDecimalString(FLAT_PRICE)
+  perImage?: string;
+
+  @ApiPropertyOptional({ type: [ReferencePriceDto], description: 'Per-image reference prices used for quotes' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(100)
+  @ValidateNested({ each: true })
+  @Type(() => ReferencePriceDto)
+  referencePrices?: ReferencePriceDto[];
+
+  @ApiPropertyOptional({ description: 'ISO-8601; now or later. Omitted: effective at once' })
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  effectiveFrom?: string;
+}
+
+export class ReferencePriceView {
+  @ApiProperty() size!: string;
+  @ApiProperty() quality!: string;
+  @ApiProperty() price!: string;
+}
+
+export class PriceVersionDto {
+  @ApiProperty() model!: string;
+  @ApiProperty({ description: 'Version number, per model, recorded on every charge' }) version!: number;
+  @ApiProperty({ enum: BILLING_MODES }) mode!: BillingMode;
+  @ApiPropertyOptional() inputText?: string;
+  @ApiPropertyOptional() inputImage?: string;
+  @ApiPropertyOptional() cachedInput?: string;
+  @ApiPropertyOptional() outputText?: string;
+  @ApiPropertyOptional() outputImage?: string;
+  @ApiPropertyOptional() partialImageOutputTokens?: number;
+  @ApiPropertyOptional() perRequest?: string;
+  @ApiPropertyOptional() perImage?: string;
+  @ApiProperty({ type: [ReferencePriceView] }) referencePrices!: ReferencePriceView[];
+  @ApiProperty() effectiveFrom!: string;
+  @ApiProperty() createdAt!: string;
+}
+
+export class PriceVersionPageDto {
+  @ApiProperty({ type: [PriceVersionDto] }) data!: PriceVersionDto[];
+  @ApiProperty({ type: String, nullable: true }) nextCursor!: string | null;
+}

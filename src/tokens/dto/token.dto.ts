@@ -1,0 +1,150 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import {
+  ArrayMaxSize,
+  ArrayUnique,
+  IsArray,
+  IsISO8601,
+  IsNotEmpty,
+  IsOptional,
+  IsString,
+  Matches,
+  MaxLength,
+  ValidateIf,
+} from 'class-validator';
+import { IsDecimalString } from '../../common/http/validation.js';
+import { GROUP_NAME } from '../../groups/dto/group.dto.js';
+import { MODEL_NAME } from '../../catalog/dto/price.dto.js';
+
+const SPEND_LIMIT = { min: '0', max: '1000000000', maxScale: 10 };
+
+export class CreateTokenDto {
+  @ApiProperty({ example: 'production' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  name!: string;
+
+  @ApiPropertyOptional({ example: 'default', description: 'Group name; omitted: the default group' })
+  @IsOptional()
+  @IsString()
+  @Matches(GROUP_NAME, { message: 'group must match ^[A-Za-z0-9_-]{1,64}$' })
+  group?: string;
+
+  @ApiPropertyOptional({ type: String, nullable: true, description: 'ISO-8601, in the future; null: never' })
+  @IsOptional()
+  @ValidateIf((_, v) => v !== null)
+  @IsISO8601({ strict: true })
+  expiresAt?: string | null;
+
+  @ApiPropertyOptional({ type: String, nullable: true, example: '50.00', description: 'USD; null: unlimited' })
+  @IsOptional()
+  @ValidateIf((_, v) => v !== null)
+  @IsDecimalString(SPEND_LIMIT)
+  spendLimit?: string | null;
+
+  @ApiPropertyOptional({ type: [String], nullable: true, description: 'null: every priced model' })
+  @IsOptional()
+  @ValidateIf((_, v) => v !== null)
+  @IsArray()
+  @ArrayMaxSize(100)
+  @ArrayUnique()
+  @IsString({ each: true })
+  @Matches(MODEL_NAME, { each: true, message: 'allowedModels entries must be model names' })
+  allowedModels?: string[] | null;
+}
+
+export class UpdateTokenDto {
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  name?: string;
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @Matches(GROUP_NAME, { message: 'group must match ^[A-Za-z0-9_-]{1,64}$' })
+  group?: string;
+
+  @ApiPropertyOptional({ type: String, nullable: true })
+  @IsOptional()
+  @ValidateIf((_, v) => v !== null)
+  @IsISO8601({ strict: true })
+  expiresAt?: string | null;
+
+  @ApiPropertyOptional({ type: String, nullable: true })
+  @IsOptional()
+  @ValidateIf((_, v) => v !== null)
+  @IsDecimalString(SPEND_LIMIT)
+  spendLimit?: string | null;
+
+  @ApiPropertyOptional({ type: [String], nullable: true })
+  @IsOptional()
+  @ValidateIf((_, v) => v !== null)
+  @IsArray()
+  @ArrayMaxSize(100)
+  @ArrayUnique()
+  @IsString({ each: true })
+  @Matches(MODEL_NAME, { each: true, message: 'allowedModels entries must be model names' })
+  allowedModels?: string[] | null;
+}
+
+export class TokenDto {
+  @ApiProperty() id!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty() group!: string;
+  @ApiProperty({ example: 'sk-AbC1234' }) keyPrefix!: string;
+  @ApiProperty({ enum: ['active', 'revoked'] }) status!: 'active' | 'revoked';
+  @ApiProperty({ type: String, nullable: true }) expiresAt!: string | null;
+  @ApiProperty({ type: String, nullable: true }) spendLimit!: string | null;
+  @ApiProperty({ example: '0.00' }) spent!: string;
+  @ApiProperty({ type: [String], nullable: true }) allowedModels!: string[] | null;
+  @ApiProperty() createdAt!: string;
+  @ApiProperty({ type: String, nullable: true }) lastUsedAt!: string | null;
+}
+
+export class TokenWithKeyDto extends TokenDto {
+  @ApiProperty({ description: 'The API token (sk-...): shown only in this response' }) key!: string;
+}
+
+export class TokenPageDto {
+  @ApiProperty({ type: [TokenDto] }) data!: TokenDto[];
+  @ApiProperty({ type: String, nullable: true }) nextCursor!: string | null;
+}
+
+export class AuthorizeDto {
+  @ApiProperty({ example: 'sk-...' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(512)
+  key!: string;
+
+  @ApiProperty({ example: 'gpt-image-2' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(128)
+  model!: string;
+}
+
+export const DENY_REASONS = [
+  'invalid_key',
+  'revoked',
+  'expired',
+  'account_suspended',
+  'insufficient_balance',
+  'model_not_allowed',
+  'model_not_priced',
+  'spend_limit_reached',
+] as const;
+export type DenyReason = (typeof DENY_REASONS)[number];
+
+export class AuthorizeResultDto {
+  @ApiProperty() allowed!: boolean;
+  @ApiPropertyOptional({ enum: DENY_REASONS }) reason?: DenyReason;
+  @ApiPropertyOptional() tokenId?: string;
+  @ApiPropertyOptional() accountId?: string;
+  @ApiPropertyOptional() group?: string;
+  @ApiPropertyOptional({ example: '1.2' }) ratio?: string;
+  @ApiPropertyOptional({ example: '12.50' }) balance?: string;
+}

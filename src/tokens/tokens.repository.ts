@@ -1,0 +1,204 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Decimal } from 'decimal.js';
+import { DataSource } from 'typeorm';
+import { money } from '../common/money/money.js';
+import { CursorKey } from '../common/pagination/pagination.js';
+
+export interface Token {
+  id: string;
+  accountId: string;
+  name: string;
+  group: string;
+  keyPrefix: string;
+  status: 'active' | 'revoked';
+  expiresAt: Date | null;
+  spendLimit: Decimal | null;
+  spent: Decimal;
+  allowedModels: string[] | null;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  cursorAt: string;
+}
+
+interface TokenRow {
+  id: string;
+  account_id: string;
+  name: string;
+  group_name: string;
+  key_prefix: string;
+  status: 'active' | 'revoked';
+  expires_at: Date | null;
+  spend_limit: string | null;
+  spent: string;
+  allowed_models: string[] | null;
+  created_at: Date;
+  last_used_at: Date | null;
+  cursor_at: string;
+}
+
+const COLUMNS = `id, account_id, name, group_name, key_prefix, status, expires_at, spend_limit, spent, allowed_models,
+  created_at, last_used_at, created_at::text AS cursor_at`;
+
+const toToken = (r: TokenRow): Token => ({
+  id: r.id,
+  accountId: r.account_id,
+  name: r.name,
+  group: r.group_name,
+  keyPrefix: r.key_prefix,
+  status: r.status,
+  expiresAt: r.expires_at,
+  spendLimit: r.spend_limit === null ? null : money(r.spend_limit),
+  spent: money(r.spent),
+  allowedModels: r.allowed_models,
+  createdAt: r.created_at,
+  lastUsedAt: r.last_used_at,
+  cursorAt: r.cursor_at,
+});
+
+/** Everything authorize needs about a key, read in one round trip. */
+export interface AuthorizeFacts {
+  tokenId: string;
+  accountId: string;
+  status: 'active' | 'revoked';
+  expiresAt: Date | null;
+  spendLimit: Decimal | null;
+  spent: Decimal;
+  allowedModels: string[] | null;
+  group: string;
+  ratio: Decimal;
+  accountStatus: 'active' | 'suspended';
+  balance: Decimal;
+  modelPriced: boolean;
+}
+
+export interface TokenPatch {
+  name?: string;
+  group?: string;
+  expiresAt?: string | null;
+  spendLimit?: string | null;
+  allowedModels?: string[] | null;
+}
+
+@Injectable()
+export class TokensRepository {
+  constructor(@Inject(DataSource) private readonly ds: DataSource) {}
+
+  async insert(t: {
+    accountId: string;
+    name: string;
+    group: string;
+    keyHash: string;
+    keyPrefix: string;
+    expiresAt: string | null;
+    spendLimit: string | null;
+    allowedModels: string[] | null;
+  }): Promise<Token> {
+    const rows: TokenRow[] = await this.ds.query(
+      `INSERT INTO api_tokens (account_id, name, group_name, key_hash, key_prefix, expires_at, spend_limit, allowed_models)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
+      [t.accountId, t.name, t.group, t.keyHash, t.keyPrefix, t.expiresAt, t.spendLimit, t.allowedModels],
+    );
+    return toToken(rows[0]);
+  }
+
+  async findById(id: string): Promise<Token | null> {
+    const rows: TokenRow[] = await this.ds.query(`SELECT ${COLUMNS} FROM api_tokens WHERE id = $1`, [id]);
+    return rows[0] ? toToken(rows[0]) : null;
+  }
+
+  async listPage(accountId: string, limit: number, after: CursorKey | null): Promise<Token[]> {
+    const rows: TokenRow[] = after
+      ? await this.ds.query(
+          `SELECT ${COLUMNS} FROM api_tokens WHERE account_id = $1 AND (created_at, id) < ($2::timestamptz, $3::uuid)
+           ORDER BY created_at DESC, id DESC LIMIT $4`,
+          [accountId, after[0], after[1], limit + 1],
+        )
+      : await this.ds.query(
+          `SELECT ${COLUMNS} FROM api_tokens WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`,
+          [accountId, limit + 1],
+        );
+    return rows.map(toToken);
+  }
+
+  /** Updates an active token; null when it is not active (revoked tokens stay as they were). */
+  async updateActive(id: string, patch: TokenPatch): Promise<Token | null> {
+    const rows: TokenRow[] = await this.ds.query(
+      `UPDATE api_tokens SET
+         name = COALESCE($2, name),
+         group_name = COALESCE($3, group_name),
+         expires_at = CASE WHEN $4::boolean THEN $5::timestamptz ELSE expires_at END,
+         spend_limit = CASE WHEN $6::boolean THEN $7::numeric ELSE spend_limit END,
+         allowed_models = CASE WHEN $8::boolean THEN $9::text[] ELSE allowed_models END,
+         updated_at = now()
+       WHERE id = $1 AND status = 'active' RETURNING ${COLUMNS}`,
+      [
+        id,
+        patch.name ?? null,
+        patch.group ?? null,
+        patch.expiresAt !== undefined,
+        patch.expiresAt ?? null,
+        patch.spendLimit !== undefined,
+        patch.spendLimit ?? null,
+        patch.allowedModels !== undefined,
+        patch.allowedModels ?? null,
+      ],
+    );
+    return rows[0] ? toToken(rows[0]) : null;
+  }
+
+  /** Revokes once; a second revoke returns the token as it is. */
+  async revoke(id: string): Promise<Token | null> {
+    const rows: TokenRow[] = await this.ds.query(
+      `UPDATE api_tokens SET status = 'revoked', revoked_at = COALESCE(revoked_at, now()), updated_at = now()
+       WHERE id = $1 RETURNING ${COLUMNS}`,
+      [id],
+    );
+    return rows[0] ? toToken(rows[0]) : null;
+  }
+
+  /**
+   * Reads the token with its account, group and whether the model has a price in force.
+   * One statement across those tables because the gateway calls this before every request.
+   */
+  async authorizeFacts(keyHash: string, model: string): Promise<AuthorizeFacts | null> {
+    const rows: {
+      id: string;
+      account_id: string;
+      status: 'active' | 'revoked';
+      expires_at: Date | null;
+      spend_limit: string | null;
+      spent: string;
+      allowed_models: string[] | null;
+      group_name: string;
+      ratio: string;
+      account_status: 'active' | 'suspended';
+      balance: string;
+      model_priced: boolean;
+    }[] = await this.ds.query(
+      `SELECT t.id, t.account_id, t.status, t.expires_at, t.spend_limit, t.spent, t.allowed_models, t.group_name,
+              g.ratio, a.status AS account_status, a.balance,
+              EXISTS (SELECT 1 FROM price_versions p WHERE p.model = $2 AND p.effective_from <= now()) AS model_priced
+       FROM api_tokens t
+       JOIN groups g ON g.name = t.group_name
+       JOIN accounts a ON a.id = t.account_id
+       WHERE t.key_hash = $1`,
+      [keyHash, model],
+    );
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      tokenId: r.id,
+      accountId: r.account_id,
+      status: r.status,
+      expiresAt: r.expires_at,
+      spendLimit: r.spend_limit === null ? null : money(r.spend_limit),
+      spent: money(r.spent),
+      allowedModels: r.allowed_models,
+      group: r.group_name,
+      ratio: money(r.ratio),
+      accountStatus: r.account_status,
+      balance: money(r.balance),
+      modelPriced: r.model_priced,
+    };
+  }
+}
