@@ -1,7 +1,8 @@
-import { Body, Controller, Get, Headers, Inject, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Get, Inject, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentAccountId, Roles } from '../auth/principal.js';
+import { IdempotencyKey } from '../common/http/idempotency-key.js';
 import { formatAmount } from '../common/money/money.js';
 import { ListQueryDto, Page } from '../common/pagination/pagination.js';
 import { AccountsService, toAccountDto, toMeDto } from './accounts.service.js';
@@ -74,7 +75,7 @@ export class AdminAccountsController {
   @ApiCreatedResponse({ type: AdjustmentDto, description: '201 when booked, 200 when replayed' })
   async adjust(
     @Param('id') id: string,
-    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @IdempotencyKey() idempotencyKey: string | undefined,
     @Body() dto: CreateAdjustmentDto,
     @Res({ passthrough: true }) res: Response,
   ): Promise<AdjustmentDto> {

@@ -3,6 +3,7 @@ import type { Decimal } from 'decimal.js';
 import { DataSource, EntityManager } from 'typeorm';
 import { money } from '../common/money/money.js';
 import { CursorKey } from '../common/pagination/pagination.js';
+import { sqlRows } from '../database/sql.js';
 
 export type AccountStatus = 'active' | 'suspended';
 
@@ -52,7 +53,7 @@ export class AccountsRepository {
   constructor(@Inject(DataSource) private readonly ds: DataSource) {}
 
   async insert(a: { name: string; email: string | null; keyHash: string; keyPrefix: string }): Promise<Account> {
-    const rows: AccountRow[] = await this.ds.query(
+    const rows = await sqlRows<AccountRow>(this.ds, 
       `INSERT INTO accounts (name, email, console_key_hash, console_key_prefix) VALUES ($1, $2, $3, $4)
        RETURNING ${COLUMNS}`,
       [a.name, a.email, a.keyHash, a.keyPrefix],
@@ -62,12 +63,12 @@ export class AccountsRepository {
 
   async findById(id: string, em: EntityManager = this.ds.manager): Promise<Account | null> {
     if (!isUuid(id)) return null;
-    const rows: AccountRow[] = await em.query(`SELECT ${COLUMNS} FROM accounts WHERE id = $1`, [id]);
+    const rows = await sqlRows<AccountRow>(em, `SELECT ${COLUMNS} FROM accounts WHERE id = $1`, [id]);
     return rows[0] ? toAccount(rows[0]) : null;
   }
 
   async findIdByConsoleKeyHash(hash: string): Promise<string | null> {
-    const rows: { id: string }[] = await this.ds.query(`SELECT id FROM accounts WHERE console_key_hash = $1`, [hash]);
+    const rows = await sqlRows<{ id: string }>(this.ds, `SELECT id FROM accounts WHERE console_key_hash = $1`, [hash]);
     return rows[0]?.id ?? null;
   }
 
@@ -84,7 +85,7 @@ export class AccountsRepository {
 
   async update(id: string, patch: { name?: string; status?: AccountStatus }): Promise<Account | null> {
     if (!isUuid(id)) return null;
-    const rows: AccountRow[] = await this.ds.query(
+    const rows = await sqlRows<AccountRow>(this.ds, 
       `UPDATE accounts SET name = COALESCE($2, name), status = COALESCE($3, status), updated_at = now()
        WHERE id = $1 RETURNING ${COLUMNS}`,
       [id, patch.name ?? null, patch.status ?? null],
@@ -95,7 +96,7 @@ export class AccountsRepository {
   /** Replaces the console key: the old one stops working with this statement's commit. */
   async replaceConsoleKey(id: string, keyHash: string, keyPrefix: string): Promise<Account | null> {
     if (!isUuid(id)) return null;
-    const rows: AccountRow[] = await this.ds.query(
+    const rows = await sqlRows<AccountRow>(this.ds, 
       `UPDATE accounts SET console_key_hash = $2, console_key_prefix = $3, updated_at = now()
        WHERE id = $1 RETURNING ${COLUMNS}`,
       [id, keyHash, keyPrefix],

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Decimal } from 'decimal.js';
 import { DataSource, EntityManager } from 'typeorm';
 import { money } from '../common/money/money.js';
+import { sqlRows } from '../database/sql.js';
 
 export interface Adjustment {
   id: string;
@@ -53,7 +54,7 @@ export class AdjustmentsRepository {
     a: { accountId: string; idempotencyKey: string; requestHash: string; amount: Decimal; reason: string },
     em: EntityManager,
   ): Promise<Adjustment | null> {
-    const rows: AdjustmentRow[] = await em.query(
+    const rows = await sqlRows<AdjustmentRow>(em, 
       `INSERT INTO adjustments (account_id, idempotency_key, request_hash, amount, reason)
        VALUES ($1, $2, $3, $4::numeric, $5)
        ON CONFLICT (account_id, idempotency_key) DO NOTHING RETURNING ${COLUMNS}`,
@@ -71,7 +72,7 @@ export class AdjustmentsRepository {
   }
 
   async findByKey(accountId: string, idempotencyKey: string, em: EntityManager): Promise<Adjustment | null> {
-    const rows: AdjustmentRow[] = await em.query(
+    const rows = await sqlRows<AdjustmentRow>(em, 
       `SELECT ${COLUMNS} FROM adjustments WHERE account_id = $1 AND idempotency_key = $2`,
       [accountId, idempotencyKey],
     );

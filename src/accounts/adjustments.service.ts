@@ -2,13 +2,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { DomainError, invalid, notFound } from '../common/errors/domain-error.js';
+import { IDEMPOTENCY_KEY_PATTERN } from '../common/http/idempotency-key.js';
 import { money } from '../common/money/money.js';
 import { LedgerService } from '../ledger/ledger.service.js';
 import { AccountsRepository } from './accounts.repository.js';
 import { Adjustment, AdjustmentsRepository } from './adjustments.repository.js';
 import { CreateAdjustmentDto } from './dto/account.dto.js';
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 @Injectable()
 export class AdjustmentsService {
@@ -28,7 +28,7 @@ export class AdjustmentsService {
     idempotencyKey: string | undefined,
     dto: CreateAdjustmentDto,
   ): Promise<{ adjustment: Adjustment; replayed: boolean }> {
-    if (idempotencyKey === undefined || !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+    if (idempotencyKey === undefined || !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
       throw invalid('Idempotency-Key', 'header is required: 1 to 255 printable characters');
     }
     const amount = money(dto.amount);

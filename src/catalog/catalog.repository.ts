@@ -3,6 +3,7 @@ import type { Decimal } from 'decimal.js';
 import { DataSource, EntityManager } from 'typeorm';
 import { money } from '../common/money/money.js';
 import { BillingMode } from './dto/price.dto.js';
+import { sqlRows } from '../database/sql.js';
 
 export interface ReferencePrice {
   size: string;
@@ -95,7 +96,7 @@ export class CatalogRepository {
   async appendVersion(p: NewPriceVersion, em: EntityManager): Promise<CatalogPrice> {
     await em.query(`INSERT INTO models (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`, [p.model]);
     await em.query(`SELECT name FROM models WHERE name = $1 FOR UPDATE`, [p.model]);
-    const rows: PriceRow[] = await em.query(
+    const rows = await sqlRows<PriceRow>(em, 
       `INSERT INTO price_versions (model, version, mode, input_text, input_image, cached_input, output_text,
          output_image, partial_image_output_tokens, per_request, per_image, reference_prices, effective_from)
        SELECT $1::varchar, COALESCE(MAX(version), 0) + 1, $2::varchar, $3::numeric, $4::numeric, $5::numeric,
@@ -123,7 +124,7 @@ export class CatalogRepository {
 
   /** The version in force now for each model: the latest effective_from not in the future. */
   async listCurrent(): Promise<CatalogPrice[]> {
-    const rows: PriceRow[] = await this.ds.query(
+    const rows = await sqlRows<PriceRow>(this.ds, 
       `SELECT DISTINCT ON (model) ${PRICE_COLUMNS} FROM price_versions
        WHERE effective_from <= now() ORDER BY model, effective_from DESC, version DESC`,
     );
@@ -131,7 +132,7 @@ export class CatalogRepository {
   }
 
   async findCurrent(model: string, em: EntityManager = this.ds.manager): Promise<CatalogPrice | null> {
-    const rows: PriceRow[] = await em.query(
+    const rows = await sqlRows<PriceRow>(em, 
       `SELECT ${PRICE_COLUMNS} FROM price_versions WHERE model = $1 AND effective_from <= now()
        ORDER BY effective_from DESC, version DESC LIMIT 1`,
       [model],
@@ -140,7 +141,7 @@ export class CatalogRepository {
   }
 
   async listVersions(model: string, limit: number, beforeVersion: number | null): Promise<CatalogPrice[]> {
-    const rows: PriceRow[] = await this.ds.query(
+    const rows = await sqlRows<PriceRow>(this.ds, 
       `SELECT ${PRICE_COLUMNS} FROM price_versions WHERE model = $1 AND ($2::int IS NULL OR version < $2)
        ORDER BY version DESC LIMIT $3`,
       [model, beforeVersion, limit + 1],
@@ -149,13 +150,13 @@ export class CatalogRepository {
   }
 
   async modelExists(model: string): Promise<boolean> {
-    const rows: unknown[] = await this.ds.query(`SELECT 1 FROM models WHERE name = $1`, [model]);
+    const rows = await sqlRows<unknown>(this.ds, `SELECT 1 FROM models WHERE name = $1`, [model]);
     return rows.length > 0;
   }
 
   /** Names of the models among `models` that have a price in force now. */
   async pricedModels(models: string[]): Promise<Set<string>> {
-    const rows: { model: string }[] = await this.ds.query(
+    const rows = await sqlRows<{ model: string }>(this.ds, 
       `SELECT DISTINCT model FROM price_versions WHERE model = ANY($1::text[]) AND effective_from <= now()`,
       [models],
     );

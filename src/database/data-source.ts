@@ -1,8 +1,9 @@
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { Foundation1763700000000 } from '../../migrations/1763700000000-foundation.js';
+import { UsageEvents1763800000000 } from '../../migrations/1763800000000-usage-events.js';
 
 /** Migrations in the order they run; listed explicitly so the app, the CLI and tests agree. */
-export const MIGRATIONS = [Foundation1763700000000];
+export const MIGRATIONS = [Foundation1763700000000, UsageEvents1763800000000];
 
 export function dataSourceOptions(url: string, poolSize = 20): DataSourceOptions {
   return {

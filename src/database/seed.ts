@@ -1,4 +1,5 @@
 import { DataSource, EntityManager } from 'typeorm';
+import { sqlRows } from './sql.js';
 
 /**
  * Runs `fn` once per database, ever, in one transaction with the marker row: a seeded row an
@@ -6,7 +7,7 @@ import { DataSource, EntityManager } from 'typeorm';
  */
 export async function seedOnce(ds: DataSource, seed: string, fn: (em: EntityManager) => Promise<void>): Promise<void> {
   await ds.transaction(async (em) => {
-    const rows: unknown[] = await em.query(
+    const rows = await sqlRows<unknown>(em, 
       `INSERT INTO seed_runs (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING name`,
       [seed],
     );

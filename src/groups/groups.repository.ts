@@ -3,6 +3,7 @@ import type { Decimal } from 'decimal.js';
 import { DataSource, EntityManager } from 'typeorm';
 import { money } from '../common/money/money.js';
 import { CursorKey } from '../common/pagination/pagination.js';
+import { sqlRows } from '../database/sql.js';
 
 export interface Group {
   name: string;
@@ -48,7 +49,7 @@ export class GroupsRepository {
     g: { name: string; ratio: string; description: string; selectable: boolean; isDefault: boolean },
     em: EntityManager = this.ds.manager,
   ): Promise<Group | null> {
-    const rows: GroupRow[] = await em.query(
+    const rows = await sqlRows<GroupRow>(em, 
       `INSERT INTO groups (name, ratio, description, selectable, is_default) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (name) DO NOTHING RETURNING ${COLUMNS}`,
       [g.name, g.ratio, g.description, g.selectable, g.isDefault],
@@ -57,12 +58,12 @@ export class GroupsRepository {
   }
 
   async findByName(name: string, em: EntityManager = this.ds.manager): Promise<Group | null> {
-    const rows: GroupRow[] = await em.query(`SELECT ${COLUMNS} FROM groups WHERE name = $1`, [name]);
+    const rows = await sqlRows<GroupRow>(em, `SELECT ${COLUMNS} FROM groups WHERE name = $1`, [name]);
     return rows[0] ? toGroup(rows[0]) : null;
   }
 
   async findDefault(em: EntityManager = this.ds.manager): Promise<Group | null> {
-    const rows: GroupRow[] = await em.query(`SELECT ${COLUMNS} FROM groups WHERE is_default`);
+    const rows = await sqlRows<GroupRow>(em, `SELECT ${COLUMNS} FROM groups WHERE is_default`);
     return rows[0] ? toGroup(rows[0]) : null;
   }
 
@@ -87,7 +88,7 @@ export class GroupsRepository {
     patch: { ratio?: string; description?: string; selectable?: boolean; isDefault?: boolean },
     em: EntityManager,
   ): Promise<Group | null> {
-    const rows: GroupRow[] = await em.query(
+    const rows = await sqlRows<GroupRow>(em, 
       `UPDATE groups SET
          ratio = COALESCE($2::numeric, ratio),
          description = COALESCE($3, description),
@@ -102,12 +103,12 @@ export class GroupsRepository {
 
   /** Deletes a non-default group no token references; says why when it cannot. */
   async delete(name: string, em: EntityManager): Promise<'deleted' | 'not_found' | 'is_default' | 'in_use'> {
-    const rows: { is_default: boolean }[] = await em.query(`SELECT is_default FROM groups WHERE name = $1 FOR UPDATE`, [name]);
+    const rows = await sqlRows<{ is_default: boolean }>(em, `SELECT is_default FROM groups WHERE name = $1 FOR UPDATE`, [name]);
     if (!rows[0]) return 'not_found';
     if (rows[0].is_default) return 'is_default';
     // The FOR UPDATE above blocks a token insert referencing this group (its FK check takes
     // a KEY SHARE lock) until we commit, so this check cannot go stale.
-    const used: unknown[] = await em.query(`SELECT 1 FROM api_tokens WHERE group_name = $1 LIMIT 1`, [name]);
+    const used = await sqlRows<unknown>(em, `SELECT 1 FROM api_tokens WHERE group_name = $1 LIMIT 1`, [name]);
     if (used.length > 0) return 'in_use';
     await em.query(`DELETE FROM groups WHERE name = $1`, [name]);
     return 'deleted';

@@ -1,7 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+import type { Decimal } from 'decimal.js';
 import { money } from '../common/money/money.js';
 import { BookedEntry, BookEntry, LedgerEntryType } from './ledger.types.js';
+import { sqlRows } from '../database/sql.js';
 
 interface EntryRow {
   id: string;
@@ -36,7 +38,7 @@ export class LedgerRepository {
    * Returns null when the account does not exist.
    */
   async book(e: BookEntry, em: EntityManager = this.ds.manager): Promise<BookedEntry | null> {
-    const rows: EntryRow[] = await em.query(
+    const rows = await sqlRows<EntryRow>(em, 
       `WITH acc AS (
          UPDATE accounts SET balance = balance + $2::numeric WHERE id = $1 RETURNING balance
        )
@@ -46,5 +48,49 @@ export class LedgerRepository {
       [e.accountId, e.amount.toFixed(), e.type, e.description, e.reference],
     );
     return rows[0] ? toBookedEntry(rows[0]) : null;
+  }
+
+  /**
+   * Locks the accounts in id order (so two batches touching the same accounts cannot
+   * deadlock) and returns their balances. Must run inside a transaction.
+   */
+  async lockBalances(accountIds: string[], em: EntityManager): Promise<Map<string, Decimal>> {
+    const rows = await sqlRows<{ id: string; balance: string }>(em, 
+      `SELECT id, balance FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
+      [accountIds],
+    );
+    return new Map(rows.map((r) => [r.id, money(r.balance)]));
+  }
+
+  /** Adds each delta to its locked account and returns the new balances. */
+  async addToBalances(deltas: Map<string, Decimal>, em: EntityManager): Promise<Map<string, Decimal>> {
+    const ids = [...deltas.keys()];
+    const rows = await sqlRows<{ id: string; balance: string }>(em, 
+      `UPDATE accounts a SET balance = a.balance + v.delta
+       FROM unnest($1::uuid[], $2::numeric[]) AS v(id, delta) WHERE a.id = v.id
+       RETURNING a.id, a.balance`,
+      [ids, ids.map((id) => deltas.get(id)?.toFixed())],
+    );
+    return new Map(rows.map((r) => [r.id, money(r.balance)]));
+  }
+
+  async insertEntries(
+    entries: (BookEntry & { balanceAfter: Decimal })[],
+    em: EntityManager,
+  ): Promise<BookedEntry[]> {
+    const rows = await sqlRows<EntryRow>(em, 
+      `INSERT INTO ledger_entries (account_id, type, amount, balance_after, description, reference)
+       SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::numeric[], $4::numeric[], $5::text[], $6::text[])
+       RETURNING id, account_id, type, amount, balance_after, description, reference, created_at`,
+      [
+        entries.map((e) => e.accountId),
+        entries.map((e) => e.type),
+        entries.map((e) => e.amount.toFixed()),
+        entries.map((e) => e.balanceAfter.toFixed()),
+        entries.map((e) => e.description),
+        entries.map((e) => e.reference),
+      ],
+    );
+    return rows.map(toBookedEntry);
   }
 }

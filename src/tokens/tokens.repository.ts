@@ -3,6 +3,7 @@ import type { Decimal } from 'decimal.js';
 import { DataSource } from 'typeorm';
 import { money } from '../common/money/money.js';
 import { CursorKey } from '../common/pagination/pagination.js';
+import { sqlRows } from '../database/sql.js';
 
 export interface Token {
   id: string;
@@ -93,7 +94,7 @@ export class TokensRepository {
     spendLimit: string | null;
     allowedModels: string[] | null;
   }): Promise<Token> {
-    const rows: TokenRow[] = await this.ds.query(
+    const rows = await sqlRows<TokenRow>(this.ds, 
       `INSERT INTO api_tokens (account_id, name, group_name, key_hash, key_prefix, expires_at, spend_limit, allowed_models)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
       [t.accountId, t.name, t.group, t.keyHash, t.keyPrefix, t.expiresAt, t.spendLimit, t.allowedModels],
@@ -102,7 +103,7 @@ export class TokensRepository {
   }
 
   async findById(id: string): Promise<Token | null> {
-    const rows: TokenRow[] = await this.ds.query(`SELECT ${COLUMNS} FROM api_tokens WHERE id = $1`, [id]);
+    const rows = await sqlRows<TokenRow>(this.ds, `SELECT ${COLUMNS} FROM api_tokens WHERE id = $1`, [id]);
     return rows[0] ? toToken(rows[0]) : null;
   }
 
@@ -122,7 +123,7 @@ export class TokensRepository {
 
   /** Updates an active token; null when it is not active (revoked tokens stay as they were). */
   async updateActive(id: string, patch: TokenPatch): Promise<Token | null> {
-    const rows: TokenRow[] = await this.ds.query(
+    const rows = await sqlRows<TokenRow>(this.ds, 
       `UPDATE api_tokens SET
          name = COALESCE($2, name),
          group_name = COALESCE($3, group_name),
@@ -148,7 +149,7 @@ export class TokensRepository {
 
   /** Revokes once; a second revoke returns the token as it is. */
   async revoke(id: string): Promise<Token | null> {
-    const rows: TokenRow[] = await this.ds.query(
+    const rows = await sqlRows<TokenRow>(this.ds, 
       `UPDATE api_tokens SET status = 'revoked', revoked_at = COALESCE(revoked_at, now()), updated_at = now()
        WHERE id = $1 RETURNING ${COLUMNS}`,
       [id],
@@ -161,7 +162,7 @@ export class TokensRepository {
    * One statement across those tables because the gateway calls this before every request.
    */
   async authorizeFacts(keyHash: string, model: string): Promise<AuthorizeFacts | null> {
-    const rows: {
+    const rows = await sqlRows<{
       id: string;
       account_id: string;
       status: 'active' | 'revoked';
@@ -174,7 +175,7 @@ export class TokensRepository {
       account_status: 'active' | 'suspended';
       balance: string;
       model_priced: boolean;
-    }[] = await this.ds.query(
+    }>(this.ds, 
       `SELECT t.id, t.account_id, t.status, t.expires_at, t.spend_limit, t.spent, t.allowed_models, t.group_name,
               g.ratio, a.status AS account_status, a.balance,
               EXISTS (SELECT 1 FROM price_versions p WHERE p.model = $2 AND p.effective_from <= now()) AS model_priced

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
+import type { RequestWithHeaderErrors } from '../http/idempotency-key.js';
 import { DomainError, ErrorCode, ErrorDetail, statusOf } from './domain-error.js';
 
 interface ErrorBody {
@@ -13,7 +14,14 @@ export class AllExceptionsFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
+    const req = host.switchToHttp().getRequest<RequestWithHeaderErrors>();
     const [status, body] = this.toBody(exception);
+    // A bad header and a bad body are reported together, every failing field named once.
+    if (body.error.code === 'validation_failed' && req.headerErrors?.length) {
+      const details = [...req.headerErrors, ...(body.error.details ?? [])];
+      const fields = [...new Set(details.map((d) => d.field))];
+      body.error = { ...body.error, message: `invalid fields: ${fields.join(', ')}`, details: dedupe(details) };
+    }
     if (status >= 500) {
       const err = exception instanceof Error ? exception : new Error(String(exception));
       this.logger.error(`${err.name}: ${err.message}`, err.stack);
@@ -65,4 +73,14 @@ function codeForStatus(status: number): string {
     default:
       return status >= 500 ? 'internal_error' : 'error';
   }
+}
+
+function dedupe(details: ErrorDetail[]): ErrorDetail[] {
+  const seen = new Set<string>();
+  return details.filter((d) => {
+    const k = `${d.field}\u0000${d.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
