@@ -8,6 +8,7 @@ import { DatabaseModule } from './database/database.module.js';
 import { CatalogModule } from './catalog/catalog.module.js';
 import { GroupsModule } from './groups/groups.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
+import { UsageModule } from './usage/usage.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LedgerModule } from './ledger/ledger.module.js';
 
@@ -27,6 +28,7 @@ import { LedgerModule } from './ledger/ledger.module.js';
     GroupsModule,
     CatalogModule,
     TokensModule,
+    UsageModule,
   ],
 })
 export class AppModule {}

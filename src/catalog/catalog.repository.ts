@@ -131,6 +131,16 @@ export class CatalogRepository {
     return rows.map(toCatalogPrice);
   }
 
+  async currentByModels(models: string[]): Promise<Map<string, CatalogPrice>> {
+    const rows = await sqlRows<PriceRow>(
+      this.ds,
+      `SELECT DISTINCT ON (model) ${PRICE_COLUMNS} FROM price_versions
+       WHERE model = ANY($1::text[]) AND effective_from <= now() ORDER BY model, effective_from DESC, version DESC`,
+      [models],
+    );
+    return new Map(rows.map((r) => [r.model, toCatalogPrice(r)]));
+  }
+
   async findCurrent(model: string, em: EntityManager = this.ds.manager): Promise<CatalogPrice | null> {
     const rows = await sqlRows<PriceRow>(em, 
       `SELECT ${PRICE_COLUMNS} FROM price_versions WHERE model = $1 AND effective_from <= now()

@@ -87,6 +87,11 @@ export class CatalogService implements OnModuleInit {
     return this.repo.listCurrent();
   }
 
+  /** The price in force now for each of `models` that has one. */
+  currentPrices(models: string[]): Promise<Map<string, CatalogPrice>> {
+    return this.repo.currentByModels(models);
+  }
+
   findCurrent(model: string): Promise<CatalogPrice | null> {
     return this.repo.findCurrent(model);
   }

@@ -52,11 +52,13 @@ export class LedgerRepository {
 
   /**
    * Locks the accounts in id order (so two batches touching the same accounts cannot
-   * deadlock) and returns their balances. Must run inside a transaction.
+   * deadlock) and returns their balances. Must run inside a transaction. NO KEY UPDATE, like
+   * the UPDATE that follows, so the KEY SHARE locks that foreign keys to accounts take
+   * (usage events, ledger entries of other transactions) do not block it crosswise.
    */
   async lockBalances(accountIds: string[], em: EntityManager): Promise<Map<string, Decimal>> {
     const rows = await sqlRows<{ id: string; balance: string }>(em, 
-      `SELECT id, balance FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
+      `SELECT id, balance FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`,
       [accountIds],
     );
     return new Map(rows.map((r) => [r.id, money(r.balance)]));

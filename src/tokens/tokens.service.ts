@@ -9,7 +9,9 @@ import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/
 import { validationError } from '../common/http/validation.js';
 import { GroupsService } from '../groups/groups.service.js';
 import { AuthorizeResultDto, CreateTokenDto, DenyReason, TokenDto, TokenWithKeyDto, UpdateTokenDto } from './dto/token.dto.js';
-import { Token, TokensRepository } from './tokens.repository.js';
+import { RatingContext, Token, TokensRepository } from './tokens.repository.js';
+import type { Decimal } from 'decimal.js';
+import type { EntityManager } from 'typeorm';
 
 export const toTokenDto = (t: Token): TokenDto => ({
   id: t.id,
@@ -102,6 +104,15 @@ export class TokensService {
       ratio: formatRatio(f.ratio),
       balance: formatAmount(f.balance),
     };
+  }
+
+  ratingContext(tokenIds: string[]): Promise<Map<string, RatingContext>> {
+    return this.repo.ratingContext(tokenIds);
+  }
+
+  /** Inside the usage transaction: what each token spent, for its spend limit. */
+  recordUse(spend: Map<string, Decimal>, em: EntityManager): Promise<void> {
+    return this.repo.recordUse(spend, em);
   }
 
   /** 404 when the token does not exist, 403 when it belongs to another account. */

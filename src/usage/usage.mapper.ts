@@ -1,0 +1,40 @@
+import { formatExact, formatRatio } from '../common/money/money.js';
+import { BatchResultDto, IngestResponseDto, UsageRecordDto } from './dto/usage-event.dto.js';
+import type { UsageRecord } from './usage.repository.js';
+import type { EventOutcome } from './usage.service.js';
+
+export const toUsageRecordDto = (r: UsageRecord): UsageRecordDto => ({
+  requestId: r.requestId,
+  tokenId: r.tokenId,
+  model: r.model,
+  outcome: r.outcome,
+  reason: r.reason,
+  charge: formatExact(r.charge),
+  group: r.group,
+  ratio: formatRatio(r.ratio),
+  priceVersion: r.priceVersion,
+  breakdown: r.breakdown,
+  occurredAt: r.occurredAt.toISOString(),
+  recordedAt: r.recordedAt.toISOString(),
+});
+
+export const toIngestResponse = (r: UsageRecord, duplicate: boolean): IngestResponseDto => ({
+  ...toUsageRecordDto(r),
+  duplicate,
+});
+
+export function toBatchResult(o: EventOutcome): BatchResultDto {
+  if (o.kind === 'rejected') {
+    const error: NonNullable<BatchResultDto['error']> = { code: o.error.code, message: o.error.message };
+    if (o.error.details.length > 0) error.details = o.error.details;
+    return { requestId: o.requestId, outcome: 'rejected', error };
+  }
+  const r = o.record;
+  const result: BatchResultDto = {
+    requestId: r.requestId,
+    outcome: o.duplicate ? 'duplicate' : r.outcome,
+    charge: formatExact(r.charge),
+  };
+  if (r.reason) result.reason = r.reason;
+  return result;
+}

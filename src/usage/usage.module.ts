@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { CatalogModule } from '../catalog/catalog.module.js';
+import { LedgerModule } from '../ledger/ledger.module.js';
+import { TokensModule } from '../tokens/tokens.module.js';
+import { IngestQueue } from './ingest-queue.js';
+import { UsageController } from './usage.controller.js';
+import { UsageRepository } from './usage.repository.js';
+import { UsageService } from './usage.service.js';
+
+@Module({
+  imports: [LedgerModule, TokensModule, CatalogModule],
+  controllers: [UsageController],
+  providers: [UsageRepository, UsageService, IngestQueue],
+  exports: [UsageService],
+})
+export class UsageModule {}

@@ -1,0 +1,129 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Decimal } from 'decimal.js';
+import { DataSource, EntityManager } from 'typeorm';
+import { money } from '../common/money/money.js';
+import { sqlRows } from '../database/sql.js';
+import type { BreakdownLine, SkipReason } from '../pricing/pricing.js';
+
+export interface NewUsageRecord {
+  requestId: string;
+  requestHash: string;
+  accountId: string;
+  tokenId: string;
+  model: string;
+  outcome: 'charged' | 'skipped';
+  reason: SkipReason | null;
+  charge: Decimal;
+  group: string;
+  ratio: Decimal;
+  priceVersionId: string;
+  priceVersion: number;
+  breakdown: BreakdownLine[];
+  event: unknown;
+  occurredAt: Date;
+}
+
+export interface UsageRecord {
+  id: string;
+  requestId: string;
+  requestHash: string;
+  accountId: string;
+  tokenId: string;
+  model: string;
+  outcome: 'charged' | 'skipped';
+  reason: SkipReason | null;
+  charge: Decimal;
+  group: string;
+  ratio: Decimal;
+  priceVersion: number;
+  breakdown: BreakdownLine[];
+  occurredAt: Date;
+  recordedAt: Date;
+}
+
+interface UsageRow {
+  id: string;
+  request_id: string;
+  request_hash: string;
+  account_id: string;
+  token_id: string;
+  model: string;
+  outcome: 'charged' | 'skipped';
+  reason: SkipReason | null;
+  charge: string;
+  group_name: string;
+  ratio: string;
+  price_version: number;
+  breakdown: BreakdownLine[];
+  occurred_at: Date;
+  recorded_at: Date;
+}
+
+const COLUMNS = `id, request_id, request_hash, account_id, token_id, model, outcome, reason, charge, group_name, ratio,
+  price_version, breakdown, occurred_at, recorded_at`;
+
+export const toUsageRecord = (r: UsageRow): UsageRecord => ({
+  id: r.id,
+  requestId: r.request_id,
+  requestHash: r.request_hash,
+  accountId: r.account_id,
+  tokenId: r.token_id,
+  model: r.model,
+  outcome: r.outcome,
+  reason: r.reason,
+  charge: money(r.charge),
+  group: r.group_name,
+  ratio: money(r.ratio),
+  priceVersion: r.price_version,
+  breakdown: r.breakdown,
+  occurredAt: r.occurred_at,
+  recordedAt: r.recorded_at,
+});
+
+@Injectable()
+export class UsageRepository {
+  constructor(@Inject(DataSource) private readonly ds: DataSource) {}
+
+  /**
+   * Inserts every record whose request id is new, in one statement. A request id another
+   * transaction is inserting right now makes this wait for it, then skips it: the unique
+   * key, not a check in code, decides which delivery is the one that counts.
+   */
+  async insertNew(records: NewUsageRecord[], em: EntityManager): Promise<UsageRecord[]> {
+    const rows = await sqlRows<UsageRow>(
+      em,
+      `INSERT INTO usage_events (request_id, request_hash, account_id, token_id, model, outcome, reason, charge,
+         group_name, ratio, price_version_id, price_version, breakdown, event, occurred_at)
+       SELECT * FROM unnest($1::varchar[], $2::char(64)[], $3::uuid[], $4::uuid[], $5::varchar[], $6::varchar[],
+         $7::varchar[], $8::numeric[], $9::varchar[], $10::numeric[], $11::bigint[], $12::int[], $13::jsonb[],
+         $14::jsonb[], $15::timestamptz[])
+       ON CONFLICT (request_id) DO NOTHING
+       RETURNING ${COLUMNS}`,
+      [
+        records.map((r) => r.requestId),
+        records.map((r) => r.requestHash),
+        records.map((r) => r.accountId),
+        records.map((r) => r.tokenId),
+        records.map((r) => r.model),
+        records.map((r) => r.outcome),
+        records.map((r) => r.reason),
+        records.map((r) => r.charge.toFixed()),
+        records.map((r) => r.group),
+        records.map((r) => r.ratio.toFixed()),
+        records.map((r) => r.priceVersionId),
+        records.map((r) => r.priceVersion),
+        records.map((r) => JSON.stringify(r.breakdown)),
+        records.map((r) => JSON.stringify(r.event)),
+        records.map((r) => r.occurredAt.toISOString()),
+      ],
+    );
+    return rows.map(toUsageRecord);
+  }
+
+  async findByRequestIds(requestIds: string[], em: EntityManager = this.ds.manager): Promise<UsageRecord[]> {
+    const rows = await sqlRows<UsageRow>(em, `SELECT ${COLUMNS} FROM usage_events WHERE request_id = ANY($1::varchar[])`, [
+      requestIds,
+    ]);
+    return rows.map(toUsageRecord);
+  }
+}
