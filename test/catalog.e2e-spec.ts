@@ -121,7 +121,11 @@ describe('models and prices', () => {
       async (role) => {
         const key = role === 'admin' ? t.adminKey : role === 'gateway' ? t.gatewayKey : consoleKey;
         const models = await listModels(key);
-        expect(models.map((m) => m.model).sort()).toEqual(['gpt-image-2', 'gpt-image-2-all', 'gpt-image-2-vip']);
+        expect(models.map((m) => m.model).sort()).toEqual([
+          'gpt-image-2',
+          'gpt-image-2-all',
+          'gpt-image-2-vip',
+        ]);
 
         const image2 = models.find((m) => m.model === 'gpt-image-2')!;
         expect(image2).toMatchObject({
@@ -158,7 +162,11 @@ describe('models and prices', () => {
     });
 
     it('refuses the model list with an unknown key with 401', async () => {
-      expectError(await t.http.get('/v1/models').set(...bearer('sk-not-a-real-key')), 401, 'unauthorized');
+      expectError(
+        await t.http.get('/v1/models').set(...bearer('sk-not-a-real-key')),
+        401,
+        'unauthorized',
+      );
     });
   });
 
@@ -167,7 +175,12 @@ describe('models and prices', () => {
       const before = Date.now();
       const res = await putPrice('gpt-image-2-all', { mode: 'per_request', perRequest: '0.04' });
       expect([200, 201]).toContain(res.status);
-      expect(res.body).toMatchObject({ model: 'gpt-image-2-all', version: 2, mode: 'per_request', perRequest: '0.04' });
+      expect(res.body).toMatchObject({
+        model: 'gpt-image-2-all',
+        version: 2,
+        mode: 'per_request',
+        perRequest: '0.04',
+      });
       expect(Date.parse(res.body.effectiveFrom as string)).toBeGreaterThanOrEqual(before - 5_000);
       expect(Date.parse(res.body.effectiveFrom as string)).toBeLessThanOrEqual(Date.now() + 5_000);
 
@@ -180,7 +193,11 @@ describe('models and prices', () => {
 
     it('lists a future version in the history while the current price stays in force', async () => {
       const effectiveFrom = new Date(Date.now() + 24 * 3600_000).toISOString();
-      const res = await putPrice('gpt-image-2-vip', { mode: 'per_image', perImage: '0.05', effectiveFrom });
+      const res = await putPrice('gpt-image-2-vip', {
+        mode: 'per_image',
+        perImage: '0.05',
+        effectiveFrom,
+      });
       expect([200, 201]).toContain(res.status);
       expect(res.body).toMatchObject({ model: 'gpt-image-2-vip', version: 2, perImage: '0.05' });
       expect(Date.parse(res.body.effectiveFrom as string)).toBe(Date.parse(effectiveFrom));
@@ -192,7 +209,9 @@ describe('models and prices', () => {
         [2, '0.05'],
         [1, '0.03'],
       ]);
-      expect(Date.parse((history.body.data as PriceVersion[])[0].effectiveFrom)).toBe(Date.parse(effectiveFrom));
+      expect(Date.parse((history.body.data as PriceVersion[])[0].effectiveFrom)).toBe(
+        Date.parse(effectiveFrom),
+      );
     });
 
     it('adds a model that had no price and lists it among the models', async () => {
@@ -201,7 +220,12 @@ describe('models and prices', () => {
         tokensBody({ referencePrices: [{ size: '1024x1024', quality: 'high', price: '0.1' }] }),
       );
       expect([200, 201]).toContain(res.status);
-      expect(res.body).toMatchObject({ model: 'acme-image-1.5', version: 1, mode: 'tokens', cachedInput: '1.25' });
+      expect(res.body).toMatchObject({
+        model: 'acme-image-1.5',
+        version: 1,
+        mode: 'tokens',
+        cachedInput: '1.25',
+      });
 
       const listed = await current('acme-image-1.5');
       expect(listed).toMatchObject({
@@ -240,7 +264,10 @@ describe('models and prices', () => {
       let cursor: string | null = null;
       let pages = 0;
       do {
-        const res: Response = await versions('gpt-image-2-all', cursor ? { limit: 1, cursor } : { limit: 1 }).expect(200);
+        const res: Response = await versions(
+          'gpt-image-2-all',
+          cursor ? { limit: 1, cursor } : { limit: 1 },
+        ).expect(200);
         expect(Object.keys(res.body).sort()).toEqual(['data', 'nextCursor']);
         expect(res.body.data).toHaveLength(1);
         seen.push(...(res.body.data as PriceVersion[]));
@@ -279,27 +306,97 @@ describe('models and prices', () => {
     const past = (): string => new Date(Date.now() - 3600_000).toISOString();
 
     it.each<[string, string, () => Record<string, unknown>, string[]]>([
-      ['a negative price', 'gpt-image-2-all', () => ({ mode: 'per_request', perRequest: '-0.03' }), ['perRequest']],
-      ['a price sent as a JSON number', 'gpt-image-2-vip', () => ({ mode: 'per_image', perImage: 0.03 }), ['perImage']],
-      ['a price that is not a number', 'gpt-image-2', () => tokensBody({ inputText: 'abc' }), ['inputText']],
-      ['a per-request price of zero', 'gpt-image-2-all', () => ({ mode: 'per_request', perRequest: '0' }), ['perRequest']],
-      ['a per-image price of zero', 'gpt-image-2-vip', () => ({ mode: 'per_image', perImage: '0' }), ['perImage']],
-      ['a negative token price', 'gpt-image-2', () => tokensBody({ outputImage: '-30' }), ['outputImage']],
-      ['a perImage price on a tokens model', 'gpt-image-2', () => tokensBody({ perImage: '0.03' }), ['perImage']],
+      [
+        'a negative price',
+        'gpt-image-2-all',
+        () => ({ mode: 'per_request', perRequest: '-0.03' }),
+        ['perRequest'],
+      ],
+      [
+        'a price sent as a JSON number',
+        'gpt-image-2-vip',
+        () => ({ mode: 'per_image', perImage: 0.03 }),
+        ['perImage'],
+      ],
+      [
+        'a price that is not a number',
+        'gpt-image-2',
+        () => tokensBody({ inputText: 'abc' }),
+        ['inputText'],
+      ],
+      [
+        'a per-request price of zero',
+        'gpt-image-2-all',
+        () => ({ mode: 'per_request', perRequest: '0' }),
+        ['perRequest'],
+      ],
+      [
+        'a per-image price of zero',
+        'gpt-image-2-vip',
+        () => ({ mode: 'per_image', perImage: '0' }),
+        ['perImage'],
+      ],
+      [
+        'a negative token price',
+        'gpt-image-2',
+        () => tokensBody({ outputImage: '-30' }),
+        ['outputImage'],
+      ],
+      [
+        'a perImage price on a tokens model',
+        'gpt-image-2',
+        () => tokensBody({ perImage: '0.03' }),
+        ['perImage'],
+      ],
       [
         'token prices on a per_request model',
         'gpt-image-2-all',
         () => ({ mode: 'per_request', perRequest: '0.03', inputText: '8' }),
         ['inputText'],
       ],
-      ['a tokens price missing outputImage', 'gpt-image-2', () => tokensBody({ outputImage: undefined }), ['outputImage']],
-      ['a per_request price missing perRequest', 'gpt-image-2-all', () => ({ mode: 'per_request' }), ['perRequest']],
+      [
+        'a tokens price missing outputImage',
+        'gpt-image-2',
+        () => tokensBody({ outputImage: undefined }),
+        ['outputImage'],
+      ],
+      [
+        'a per_request price missing perRequest',
+        'gpt-image-2-all',
+        () => ({ mode: 'per_request' }),
+        ['perRequest'],
+      ],
       ['no mode', 'gpt-image-2-all', () => ({ perRequest: '0.03' }), ['mode']],
-      ['an unknown mode', 'gpt-image-2-all', () => ({ mode: 'per_token', perRequest: '0.03' }), ['mode']],
-      ['an effectiveFrom in the past', 'gpt-image-2-all', () => ({ mode: 'per_request', perRequest: '0.03', effectiveFrom: past() }), ['effectiveFrom']],
-      ['an effectiveFrom that is not a time', 'gpt-image-2-all', () => ({ mode: 'per_request', perRequest: '0.03', effectiveFrom: 'tomorrow' }), ['effectiveFrom']],
-      ['a field the API does not know', 'gpt-image-2-all', () => ({ mode: 'per_request', perRequest: '0.03', discount: '0.5' }), ['discount']],
-      ['a price with more than 10 decimal places', 'gpt-image-2-vip', () => ({ mode: 'per_image', perImage: '0.00000000001' }), ['perImage']],
+      [
+        'an unknown mode',
+        'gpt-image-2-all',
+        () => ({ mode: 'per_token', perRequest: '0.03' }),
+        ['mode'],
+      ],
+      [
+        'an effectiveFrom in the past',
+        'gpt-image-2-all',
+        () => ({ mode: 'per_request', perRequest: '0.03', effectiveFrom: past() }),
+        ['effectiveFrom'],
+      ],
+      [
+        'an effectiveFrom that is not a time',
+        'gpt-image-2-all',
+        () => ({ mode: 'per_request', perRequest: '0.03', effectiveFrom: 'tomorrow' }),
+        ['effectiveFrom'],
+      ],
+      [
+        'a field the API does not know',
+        'gpt-image-2-all',
+        () => ({ mode: 'per_request', perRequest: '0.03', discount: '0.5' }),
+        ['discount'],
+      ],
+      [
+        'a price with more than 10 decimal places',
+        'gpt-image-2-vip',
+        () => ({ mode: 'per_image', perImage: '0.00000000001' }),
+        ['perImage'],
+      ],
       [
         'a reference price sent as a JSON number',
         'gpt-image-2',
@@ -318,16 +415,24 @@ describe('models and prices', () => {
           }),
         ['referencePrices.1'],
       ],
-      ['a model name with a space', 'bad%20name', () => ({ mode: 'per_request', perRequest: '0.03' }), ['model']],
-    ])('refuses %s with 400 naming the field and writes nothing', async (_what, model, body, fields) => {
-      const versionsBefore = await countVersions();
-      const modelsBefore = await countModels();
-      const res = await putPrice(model, body());
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual([...fields].sort());
-      expect(await countVersions()).toBe(versionsBefore);
-      expect(await countModels()).toBe(modelsBefore);
-    });
+      [
+        'a model name with a space',
+        'bad%20name',
+        () => ({ mode: 'per_request', perRequest: '0.03' }),
+        ['model'],
+      ],
+    ])(
+      'refuses %s with 400 naming the field and writes nothing',
+      async (_what, model, body, fields) => {
+        const versionsBefore = await countVersions();
+        const modelsBefore = await countModels();
+        const res = await putPrice(model, body());
+        expectError(res, 400, 'validation_failed');
+        expect(fieldsOf(res)).toEqual([...fields].sort());
+        expect(await countVersions()).toBe(versionsBefore);
+        expect(await countModels()).toBe(modelsBefore);
+      },
+    );
 
     it('refuses a tokens price that is zero for all five kinds of token, naming a price field', async () => {
       const before = await countVersions();
@@ -341,10 +446,15 @@ describe('models and prices', () => {
       expect(await current('gpt-image-2')).toMatchObject({ version: 1, inputText: '8' });
     });
 
-    it('names every failing field at once', async () => {
-      const res = await putPrice('gpt-image-2', tokensBody({ inputText: '-1', outputText: 30, perRequest: '0.03' }));
+    it('names every failing field at once, format errors and mode errors together', async () => {
+      const before = await countVersions();
+      const res = await putPrice(
+        'gpt-image-2',
+        tokensBody({ inputText: '-1', outputText: 30, perRequest: '0.03' }),
+      );
       expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual(expect.arrayContaining(['inputText', 'outputText']));
+      expect(fieldsOf(res)).toEqual(['inputText', 'outputText', 'perRequest']);
+      expect(await countVersions()).toBe(before);
     });
 
     it('refuses a body that is not JSON with 400 and writes nothing', async () => {
@@ -361,24 +471,36 @@ describe('models and prices', () => {
   });
 
   describe('who may set prices', () => {
-    it.each(['customer', 'gateway'] as const)('refuses a %s key on PUT with 403 and writes nothing', async (role) => {
-      const before = await countVersions();
-      const key = role === 'customer' ? consoleKey : t.gatewayKey;
-      const res = await putPrice('gpt-image-2-all', { mode: 'per_request', perRequest: '0.01' }, key);
-      expectError(res, 403, 'forbidden');
-      expect(await countVersions()).toBe(before);
-      expect((await current('gpt-image-2-all'))?.perRequest).not.toBe('0.01');
-    });
+    it.each(['customer', 'gateway'] as const)(
+      'refuses a %s key on PUT with 403 and writes nothing',
+      async (role) => {
+        const before = await countVersions();
+        const key = role === 'customer' ? consoleKey : t.gatewayKey;
+        const res = await putPrice(
+          'gpt-image-2-all',
+          { mode: 'per_request', perRequest: '0.01' },
+          key,
+        );
+        expectError(res, 403, 'forbidden');
+        expect(await countVersions()).toBe(before);
+        expect((await current('gpt-image-2-all'))?.perRequest).not.toBe('0.01');
+      },
+    );
 
-    it.each(['customer', 'gateway'] as const)('refuses a %s key on the version history with 403', async (role) => {
-      const key = role === 'customer' ? consoleKey : t.gatewayKey;
-      const res = await t.http.get('/v1/admin/models/gpt-image-2/versions').set(...bearer(key));
-      expectError(res, 403, 'forbidden');
-    });
+    it.each(['customer', 'gateway'] as const)(
+      'refuses a %s key on the version history with 403',
+      async (role) => {
+        const key = role === 'customer' ? consoleKey : t.gatewayKey;
+        const res = await t.http.get('/v1/admin/models/gpt-image-2/versions').set(...bearer(key));
+        expectError(res, 403, 'forbidden');
+      },
+    );
 
     it('refuses PUT without a key with 401 and writes nothing', async () => {
       const before = await countVersions();
-      const res = await t.http.put('/v1/admin/models/gpt-image-2-all').send({ mode: 'per_request', perRequest: '0.01' });
+      const res = await t.http
+        .put('/v1/admin/models/gpt-image-2-all')
+        .send({ mode: 'per_request', perRequest: '0.01' });
       expectError(res, 401, 'unauthorized');
       expect(await countVersions()).toBe(before);
     });

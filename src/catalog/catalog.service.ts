@@ -8,15 +8,6 @@ import { CatalogPrice, CatalogRepository, NewPriceVersion } from './catalog.repo
 import { MODEL_NAME, PriceVersionDto, PutPriceDto } from './dto/price.dto.js';
 
 const TOKEN_FIELDS = ['inputText', 'inputImage', 'cachedInput', 'outputText', 'outputImage'] as const;
-const MODE_FIELDS = {
-  tokens: [...TOKEN_FIELDS, 'partialImageOutputTokens'],
-  per_request: ['perRequest'],
-  per_image: ['perImage'],
-} as const;
-const ALL_PRICE_FIELDS = [...TOKEN_FIELDS, 'partialImageOutputTokens', 'perRequest', 'perImage'] as const;
-
-/** Small clock skew allowed on effectiveFrom "now". */
-const PAST_TOLERANCE_MS = 60_000;
 
 export function toPriceVersionDto(p: CatalogPrice): PriceVersionDto {
   const dto: PriceVersionDto = {
@@ -117,25 +108,12 @@ export class CatalogService implements OnModuleInit {
     return toPage(rows, limit, (p) => [String(p.version)], toPriceVersionDto);
   }
 
-  /** Mode-specific rules a DTO cannot express: which fields belong, and a price that cannot be right. */
+  /** Rules across fields the DTO cannot express: a price that cannot be right, duplicates. */
   private checkPrice(model: string, dto: PutPriceDto): ErrorDetail[] {
     const details: ErrorDetail[] = [];
     if (!MODEL_NAME.test(model)) details.push({ field: 'model', message: 'model must match ^[A-Za-z0-9._:-]{1,128}$' });
-    const allowed: readonly string[] = MODE_FIELDS[dto.mode];
-    for (const f of ALL_PRICE_FIELDS) {
-      const present = dto[f] !== undefined;
-      if (present && !allowed.includes(f)) details.push({ field: f, message: `${f} does not apply to mode ${dto.mode}` });
-      if (!present && allowed.includes(f)) details.push({ field: f, message: `${f} is required for mode ${dto.mode}` });
-    }
     if (dto.mode === 'tokens' && TOKEN_FIELDS.every((f) => dto[f] !== undefined && money(dto[f]).isZero())) {
       details.push({ field: 'inputText', message: 'a tokens price cannot be zero for every kind of token' });
-    }
-    if (dto.effectiveFrom !== undefined) {
-      const at = Date.parse(dto.effectiveFrom);
-      if (Number.isNaN(at)) details.push({ field: 'effectiveFrom', message: 'effectiveFrom must be an ISO-8601 time' });
-      else if (at < Date.now() - PAST_TOLERANCE_MS) {
-        details.push({ field: 'effectiveFrom', message: 'effectiveFrom must be now or later: charges already made keep their price' });
-      }
     }
     const seen = new Set<string>();
     for (const [i, r] of (dto.referencePrices ?? []).entries()) {

@@ -124,7 +124,7 @@ export class TokensService {
   }
 
   private async checkInput(
-    dto: { group?: string; expiresAt?: string | null; allowedModels?: string[] | null },
+    dto: { group?: string; allowedModels?: string[] | null },
     actor: TokenActor,
   ): Promise<void> {
     const details: ErrorDetail[] = [];
@@ -134,10 +134,6 @@ export class TokensService {
       if (!g || (actor === 'customer' && !g.selectable)) {
         details.push({ field: 'group', message: `group ${dto.group} is not available` });
       }
-    }
-    if (dto.expiresAt) {
-      const at = Date.parse(dto.expiresAt);
-      if (Number.isNaN(at) || at <= Date.now()) details.push({ field: 'expiresAt', message: 'expiresAt must be in the future' });
     }
     if (dto.allowedModels) {
       const priced = await this.catalog.pricedModels(dto.allowedModels);

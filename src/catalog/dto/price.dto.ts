@@ -4,23 +4,20 @@ import {
   ArrayMaxSize,
   IsArray,
   IsIn,
-  IsInt,
   IsISO8601,
   IsOptional,
   IsString,
   Matches,
-  Max,
-  Min,
   ValidateNested,
 } from 'class-validator';
-import { IsDecimalString } from '../../common/http/validation.js';
+import { BelongsTo, IsDecimalString, IsIntInRange, IsNotPast } from '../../common/http/validation.js';
 
 export const BILLING_MODES = ['tokens', 'per_request', 'per_image'] as const;
 export type BillingMode = (typeof BILLING_MODES)[number];
 export const MODEL_NAME = /^[A-Za-z0-9._:-]{1,128}$/;
 
-const TOKEN_PRICE = { min: '0', max: '1000000', maxScale: 10 };
-const FLAT_PRICE = { min: '0', minExclusive: true, max: '1000000', maxScale: 10 };
+const TOKEN_PRICE = { min: '0', max: '1000000', maxScale: 10, allowUndefined: true };
+const FLAT_PRICE = { min: '0', minExclusive: true, max: '1000000', maxScale: 10, allowUndefined: true };
 
 export class ReferencePriceDto {
   @ApiProperty({ example: '1024x1024' })
@@ -43,44 +40,42 @@ export class PutPriceDto {
   mode!: BillingMode;
 
   @ApiPropertyOptional({ example: '8', description: 'tokens mode: USD per 1M input text tokens' })
-  @IsOptional()
+  @BelongsTo('mode', ['tokens'], BILLING_MODES)
   @IsDecimalString(TOKEN_PRICE)
   inputText?: string;
 
   @ApiPropertyOptional({ example: '8', description: 'tokens mode: USD per 1M input image tokens' })
-  @IsOptional()
+  @BelongsTo('mode', ['tokens'], BILLING_MODES)
   @IsDecimalString(TOKEN_PRICE)
   inputImage?: string;
 
   @ApiPropertyOptional({ example: '2', description: 'tokens mode: USD per 1M cached input tokens' })
-  @IsOptional()
+  @BelongsTo('mode', ['tokens'], BILLING_MODES)
   @IsDecimalString(TOKEN_PRICE)
   cachedInput?: string;
 
   @ApiPropertyOptional({ example: '30', description: 'tokens mode: USD per 1M output text tokens' })
-  @IsOptional()
+  @BelongsTo('mode', ['tokens'], BILLING_MODES)
   @IsDecimalString(TOKEN_PRICE)
   outputText?: string;
 
   @ApiPropertyOptional({ example: '30', description: 'tokens mode: USD per 1M output image tokens' })
-  @IsOptional()
+  @BelongsTo('mode', ['tokens'], BILLING_MODES)
   @IsDecimalString(TOKEN_PRICE)
   outputImage?: string;
 
   @ApiPropertyOptional({ example: 100, description: 'tokens mode: output image tokens added per streamed partial image' })
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(1000000)
+  @BelongsTo('mode', ['tokens'], BILLING_MODES)
+  @IsIntInRange(0, 1000000, { allowUndefined: true })
   partialImageOutputTokens?: number;
 
   @ApiPropertyOptional({ example: '0.03', description: 'per_request mode: USD per successful request' })
-  @IsOptional()
+  @BelongsTo('mode', ['per_request'], BILLING_MODES)
   @IsDecimalString(FLAT_PRICE)
   perRequest?: string;
 
   @ApiPropertyOptional({ example: '0.03', description: 'per_image mode: USD per image returned' })
-  @IsOptional()
+  @BelongsTo('mode', ['per_image'], BILLING_MODES)
   @IsDecimalString(FLAT_PRICE)
   perImage?: string;
 
@@ -95,6 +90,7 @@ export class PutPriceDto {
   @ApiPropertyOptional({ description: 'ISO-8601; now or later. Omitted: effective at once' })
   @IsOptional()
   @IsISO8601({ strict: true })
+  @IsNotPast(60_000, { message: 'effectiveFrom must be now or later: charges already made keep their price' })
   effectiveFrom?: string;
 }
 

@@ -39,6 +39,8 @@ export interface DecimalStringOptions {
   max?: string;
   /** Most digits after the point. */
   maxScale?: number;
+  /** Accept undefined (for fields whose presence another validator decides). */
+  allowUndefined?: boolean;
 }
 
 /**
@@ -53,6 +55,7 @@ export function IsDecimalString(opts: DecimalStringOptions = {}, validationOptio
       options: validationOptions,
       validator: {
         validate(value: unknown): boolean {
+          if (value === undefined && opts.allowUndefined) return true;
           if (!isDecimalString(value)) return false;
           const d = money(value);
           if (opts.maxScale !== undefined && d.decimalPlaces() > opts.maxScale) return false;
@@ -69,6 +72,82 @@ export function IsDecimalString(opts: DecimalStringOptions = {}, validationOptio
           if (opts.max !== undefined) parts.push(`at most ${opts.max}`);
           if (opts.maxScale !== undefined) parts.push(`with at most ${opts.maxScale} decimal places`);
           return `${propertyName} ${parts.join(', ')}`;
+        },
+      },
+    });
+  };
+}
+
+/** A time (ISO-8601, already checked by @IsISO8601) later than now minus `toleranceMs`. */
+export function IsNotPast(toleranceMs: number, validationOptions?: ValidationOptions) {
+  return function (object: object, propertyName: string): void {
+    registerDecorator({
+      name: 'isNotPast',
+      target: object.constructor,
+      propertyName,
+      options: validationOptions,
+      validator: {
+        validate(value: unknown): boolean {
+          if (typeof value !== 'string') return true; // type errors are @IsISO8601's to report
+          const at = Date.parse(value);
+          return Number.isNaN(at) || at > Date.now() - toleranceMs;
+        },
+        defaultMessage(): string {
+          return toleranceMs > 0 ? `${propertyName} must be now or later` : `${propertyName} must be in the future`;
+        },
+      },
+    });
+  };
+}
+
+/**
+ * A field that belongs to some values of a sibling discriminator (e.g. price fields per
+ * billing mode): required when the discriminator is one of `values`, refused otherwise.
+ * Put it without @IsOptional; the field's own format validators must tolerate undefined.
+ */
+export function BelongsTo(
+  discriminator: string,
+  values: readonly string[],
+  known: readonly string[],
+  validationOptions?: ValidationOptions,
+) {
+  return function (object: object, propertyName: string): void {
+    registerDecorator({
+      name: 'belongsTo',
+      target: object.constructor,
+      propertyName,
+      options: validationOptions,
+      validator: {
+        validate(value: unknown, args): boolean {
+          const d = (args?.object as Record<string, unknown>)[discriminator];
+          if (typeof d !== 'string' || !known.includes(d)) return true; // the discriminator's own validator reports it
+          return (value !== undefined) === values.includes(d);
+        },
+        defaultMessage(args): string {
+          const d = String((args?.object as Record<string, unknown>)[discriminator]);
+          return args?.value === undefined
+            ? `${propertyName} is required when ${discriminator} is ${d}`
+            : `${propertyName} does not apply when ${discriminator} is ${d}`;
+        },
+      },
+    });
+  };
+}
+
+/** An integer in [min, max]; undefined passes when `allowUndefined` (see @BelongsTo). */
+export function IsIntInRange(min: number, max: number, opts: { allowUndefined?: boolean } = {}) {
+  return function (object: object, propertyName: string): void {
+    registerDecorator({
+      name: 'isIntInRange',
+      target: object.constructor,
+      propertyName,
+      validator: {
+        validate(value: unknown): boolean {
+          if (value === undefined && opts.allowUndefined) return true;
+          return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
+        },
+        defaultMessage(): string {
+          return `${propertyName} must be an integer from ${min} to ${max}`;
         },
       },
     });

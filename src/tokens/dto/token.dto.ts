@@ -11,7 +11,7 @@ import {
   MaxLength,
   ValidateIf,
 } from 'class-validator';
-import { IsDecimalString } from '../../common/http/validation.js';
+import { IsDecimalString, IsNotPast } from '../../common/http/validation.js';
 import { GROUP_NAME } from '../../groups/dto/group.dto.js';
 import { MODEL_NAME } from '../../catalog/dto/price.dto.js';
 
@@ -34,6 +34,7 @@ export class CreateTokenDto {
   @IsOptional()
   @ValidateIf((_, v) => v !== null)
   @IsISO8601({ strict: true })
+  @IsNotPast(0, { message: 'expiresAt must be in the future' })
   expiresAt?: string | null;
 
   @ApiPropertyOptional({ type: String, nullable: true, example: '50.00', description: 'USD; null: unlimited' })
@@ -71,6 +72,7 @@ export class UpdateTokenDto {
   @IsOptional()
   @ValidateIf((_, v) => v !== null)
   @IsISO8601({ strict: true })
+  @IsNotPast(0, { message: 'expiresAt must be in the future' })
   expiresAt?: string | null;
 
   @ApiPropertyOptional({ type: String, nullable: true })
