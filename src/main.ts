@@ -36,7 +36,7 @@ async function bootstrap(): Promise<void> {
   // Close the HTTP server and the pool first, then the embedded database if we started one.
   const shutdown = (signal: string): void => {
     log.info(`${signal}: shutting down`);
-    app
+    void app
       .close()
       .then(() => db.stop?.())
       .finally(() => process.exit(0));

@@ -11,5 +11,5 @@ export async function resolveDatabaseUrl(log: (msg: string) => void): Promise<{ 
   const dataDir = join(process.cwd(), '.data', 'postgres');
   log(`DATABASE_URL is not set: starting the embedded PostgreSQL in ${dataDir}`);
   const db = await startEmbeddedPostgres({ dataDir, persistent: true });
-  return { url: db.url, stop: db.stop };
+  return { url: db.url, stop: () => db.stop() };
 }

@@ -43,7 +43,7 @@ export class UsageService {
   ) {}
 
   async ingest(items: IncomingEvent[]): Promise<EventOutcome[]> {
-    const out: (EventOutcome | undefined)[] = new Array(items.length);
+    const out: (EventOutcome | undefined)[] = items.map(() => undefined);
     // The first event with a request id is the one processed; later copies in the same
     // list follow it (same body) or conflict with it (different body).
     const firstIndex = new Map<string, number>();

@@ -26,7 +26,7 @@ export function httpLogger(logger: Pino): RequestHandler {
       req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: req.url }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
     },
-  }) as unknown as RequestHandler;
+  });
 }
 
 /** Nest's own logs (boot, errors) through the same structured logger. */

@@ -36,7 +36,7 @@ export function decodeCursor(cursor: string | undefined, arity: number): CursorK
   try {
     const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (Array.isArray(parsed) && parsed.length === arity && parsed.every((v) => typeof v === 'string')) {
-      return parsed as string[];
+      return parsed;
     }
   } catch {
     // fall through
