@@ -4,7 +4,7 @@ import { pinoHttp } from 'pino-http';
 import type { RequestHandler } from 'express';
 
 /** Header values that are secrets: never written to a log line. */
-const REDACT = [
+export const REDACT = [
   'req.headers.authorization',
   'req.headers["stripe-signature"]',
   'req.headers["idempotency-key"]',
