@@ -29,4 +29,24 @@ describe('operations', () => {
     const res = await t.http.get('/v1/nope').set('Authorization', `Bearer ${t.adminKey}`).expect(404);
     expect(res.body).toEqual({ error: { code: 'not_found', message: expect.any(String) } });
   });
+
+  it('answers a body that is not JSON with 400 invalid_json and no stack trace', async () => {
+    const res = await t.http
+      .post('/v1/admin/groups')
+      .set('Authorization', `Bearer ${t.adminKey}`)
+      .set('Content-Type', 'application/json')
+      .send('{"name": "x",')
+      .expect(400);
+    expect(res.body).toEqual({ error: { code: 'invalid_json', message: 'request body is not valid JSON' } });
+  });
+
+  it('answers a body over the size limit with 413 payload_too_large', async () => {
+    const res = await t.http
+      .post('/v1/usage-events/batch')
+      .set('Authorization', `Bearer ${t.gatewayKey}`)
+      .set('Content-Type', 'application/json')
+      .send(JSON.stringify({ events: [], pad: 'x'.repeat(3 * 1024 * 1024) }))
+      .expect(413);
+    expect(res.body.error.code).toBe('payload_too_large');
+  });
 });

@@ -36,11 +36,14 @@ export class AllExceptionsFilter implements ExceptionFilter {
       if (exception.details.length > 0) body.error.details = exception.details;
       return [statusOf(exception.code), body];
     }
-    // body-parser errors arrive as plain errors carrying a `type` and a status.
-    const bp = exception as { type?: string; status?: number };
-    if (bp && typeof bp.type === 'string' && typeof bp.status === 'number') {
-      if (bp.type === 'entity.too.large') return this.simple('payload_too_large', 'request body is too large');
-      if (bp.status >= 400 && bp.status < 500) return this.simple('invalid_json', 'request body is not valid JSON');
+    // The Express adapter wraps body-parser errors (malformed JSON, bad encoding, too large)
+    // in HttpExceptions whose cause carries body-parser's `type`.
+    if (exception instanceof HttpException) {
+      const cause = exception.cause as { type?: string } | undefined;
+      if (cause instanceof SyntaxError || cause?.type === 'entity.parse.failed') {
+        return this.simple('invalid_json', 'request body is not valid JSON');
+      }
+      if (exception.getStatus() === 413) return this.simple('payload_too_large', 'request body is too large');
     }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
