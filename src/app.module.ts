@@ -9,6 +9,8 @@ import { CatalogModule } from './catalog/catalog.module.js';
 import { GroupsModule } from './groups/groups.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
 import { UsageModule } from './usage/usage.module.js';
+import { PaymentsModule } from './payments/payments.module.js';
+import { StatementsModule } from './statements/statements.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LedgerModule } from './ledger/ledger.module.js';
 
@@ -29,6 +31,8 @@ import { LedgerModule } from './ledger/ledger.module.js';
     CatalogModule,
     TokensModule,
     UsageModule,
+    PaymentsModule,
+    StatementsModule,
   ],
 })
 export class AppModule {}

@@ -30,6 +30,8 @@ async function bootstrap(): Promise<void> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule, {
     logger: new PinoNestLogger(log),
     bodyParser: false,
+    // The Stripe webhook verifies its signature over the exact bytes received.
+    rawBody: true,
   });
   app.use(httpLogger(log));
   configureApp(app);

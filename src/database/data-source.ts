@@ -1,9 +1,16 @@
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { Foundation1763700000000 } from '../../migrations/1763700000000-foundation.js';
 import { UsageEvents1763800000000 } from '../../migrations/1763800000000-usage-events.js';
+import { Payments1763900000000 } from '../../migrations/1763900000000-payments.js';
+import { Statements1764000000000 } from '../../migrations/1764000000000-statements.js';
 
 /** Migrations in the order they run; listed explicitly so the app, the CLI and tests agree. */
-export const MIGRATIONS = [Foundation1763700000000, UsageEvents1763800000000];
+export const MIGRATIONS = [
+  Foundation1763700000000,
+  UsageEvents1763800000000,
+  Payments1763900000000,
+  Statements1764000000000,
+];
 
 export function dataSourceOptions(url: string, poolSize = 20): DataSourceOptions {
   return {

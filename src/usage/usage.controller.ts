@@ -5,7 +5,12 @@ import { validate } from 'class-validator';
 import type { Response } from 'express';
 import { Roles } from '../auth/principal.js';
 import { flattenValidationErrors, validationError } from '../common/http/validation.js';
-import { BatchResponseDto, IngestResponseDto, UsageBatchDto, UsageEventDto } from './dto/usage-event.dto.js';
+import {
+  BatchResponseDto,
+  IngestResponseDto,
+  UsageBatchDto,
+  UsageEventDto,
+} from './dto/usage-event.dto.js';
 import { IngestQueue } from './ingest-queue.js';
 import { toBatchResult, toIngestResponse } from './usage.mapper.js';
 import { EventOutcome, incoming, UsageService } from './usage.service.js';
@@ -21,8 +26,14 @@ export class UsageController {
   ) {}
 
   @Post()
-  @ApiCreatedResponse({ type: IngestResponseDto, description: '201 recorded; 200 with duplicate: true for a replay' })
-  async ingestOne(@Body() dto: UsageEventDto, @Res({ passthrough: true }) res: Response): Promise<IngestResponseDto> {
+  @ApiCreatedResponse({
+    type: IngestResponseDto,
+    description: '201 recorded; 200 with duplicate: true for a replay',
+  })
+  async ingestOne(
+    @Body() dto: UsageEventDto,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<IngestResponseDto> {
     const outcome = await this.queue.submit(incoming(dto));
     if (outcome.kind === 'rejected') throw outcome.error;
     res.status(outcome.duplicate ? 200 : 201);
@@ -37,7 +48,9 @@ export class UsageController {
     const checked = await Promise.all(dto.events.map(checkEvent));
     const valid = checked.flatMap((c, i) => (c.ok ? [{ i, item: incoming(c.event) }] : []));
     const outcomes = await this.usage.ingest(valid.map((v) => v.item));
-    const results: EventOutcome[] = checked.map((c) => (c.ok ? (undefined as unknown as EventOutcome) : c.outcome));
+    const results: EventOutcome[] = checked.map((c) =>
+      c.ok ? (undefined as unknown as EventOutcome) : c.outcome,
+    );
     valid.forEach((v, k) => (results[v.i] = outcomes[k]));
     return { results: results.map(toBatchResult) };
   }
@@ -51,12 +64,30 @@ async function checkEvent(raw: unknown): Promise<Checked> {
       ? (raw as { requestId: string }).requestId
       : null;
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
-    return { ok: false, outcome: { kind: 'rejected', requestId, error: validationError([{ field: 'event', message: 'event must be an object' }]) } };
+    return {
+      ok: false,
+      outcome: {
+        kind: 'rejected',
+        requestId,
+        error: validationError([{ field: 'event', message: 'event must be an object' }]),
+      },
+    };
   }
   const event = plainToInstance(UsageEventDto, raw);
-  const errors = await validate(event, { whitelist: true, forbidNonWhitelisted: true, validationError: { target: false, value: false } });
+  const errors = await validate(event, {
+    whitelist: true,
+    forbidNonWhitelisted: true,
+    validationError: { target: false, value: false },
+  });
   if (errors.length > 0) {
-    return { ok: false, outcome: { kind: 'rejected', requestId, error: validationError(flattenValidationErrors(errors)) } };
+    return {
+      ok: false,
+      outcome: {
+        kind: 'rejected',
+        requestId,
+        error: validationError(flattenValidationErrors(errors)),
+      },
+    };
   }
   return { ok: true, event };
 }

@@ -25,7 +25,10 @@ export const toIngestResponse = (r: UsageRecord, duplicate: boolean): IngestResp
 
 export function toBatchResult(o: EventOutcome): BatchResultDto {
   if (o.kind === 'rejected') {
-    const error: NonNullable<BatchResultDto['error']> = { code: o.error.code, message: o.error.message };
+    const error: NonNullable<BatchResultDto['error']> = {
+      code: o.error.code,
+      message: o.error.message,
+    };
     if (o.error.details.length > 0) error.details = o.error.details;
     return { requestId: o.requestId, outcome: 'rejected', error };
   }

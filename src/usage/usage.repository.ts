@@ -120,10 +120,64 @@ export class UsageRepository {
     return rows.map(toUsageRecord);
   }
 
-  async findByRequestIds(requestIds: string[], em: EntityManager = this.ds.manager): Promise<UsageRecord[]> {
-    const rows = await sqlRows<UsageRow>(em, `SELECT ${COLUMNS} FROM usage_events WHERE request_id = ANY($1::varchar[])`, [
-      requestIds,
-    ]);
+  async findByRequestIds(
+    requestIds: string[],
+    em: EntityManager = this.ds.manager,
+  ): Promise<UsageRecord[]> {
+    const rows = await sqlRows<UsageRow>(
+      em,
+      `SELECT ${COLUMNS} FROM usage_events WHERE request_id = ANY($1::varchar[])`,
+      [requestIds],
+    );
     return rows.map(toUsageRecord);
   }
+
+  /**
+   * Adds this transaction's new events to the per-day, per-model roll-ups that statements
+   * read. Same transaction and same `now()` as the ledger entries, so they always agree.
+   */
+  async addToDailyRollups(rollups: DailyRollup[], em: EntityManager): Promise<void> {
+    if (rollups.length === 0) return;
+    await em.query(
+      `INSERT INTO usage_daily AS d (account_id, day, model, requests, charged, skipped, input_tokens, output_tokens,
+         images, charge)
+       SELECT v.account_id, (now() AT TIME ZONE 'UTC')::date, v.model, v.requests, v.charged, v.skipped,
+              v.input_tokens, v.output_tokens, v.images, v.charge
+       FROM unnest($1::uuid[], $2::varchar[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[],
+                   $8::bigint[], $9::numeric[])
+         AS v(account_id, model, requests, charged, skipped, input_tokens, output_tokens, images, charge)
+       ORDER BY v.account_id, v.model
+       ON CONFLICT (account_id, day, model) DO UPDATE SET
+         requests = d.requests + EXCLUDED.requests,
+         charged = d.charged + EXCLUDED.charged,
+         skipped = d.skipped + EXCLUDED.skipped,
+         input_tokens = d.input_tokens + EXCLUDED.input_tokens,
+         output_tokens = d.output_tokens + EXCLUDED.output_tokens,
+         images = d.images + EXCLUDED.images,
+         charge = d.charge + EXCLUDED.charge`,
+      [
+        rollups.map((r) => r.accountId),
+        rollups.map((r) => r.model),
+        rollups.map((r) => String(r.requests)),
+        rollups.map((r) => String(r.charged)),
+        rollups.map((r) => String(r.skipped)),
+        rollups.map((r) => String(r.inputTokens)),
+        rollups.map((r) => String(r.outputTokens)),
+        rollups.map((r) => String(r.images)),
+        rollups.map((r) => r.charge.toFixed()),
+      ],
+    );
+  }
+}
+
+export interface DailyRollup {
+  accountId: string;
+  model: string;
+  requests: number;
+  charged: number;
+  skipped: number;
+  inputTokens: number;
+  outputTokens: number;
+  images: number;
+  charge: Decimal;
 }

@@ -9,7 +9,7 @@ import { LedgerService } from '../ledger/ledger.service.js';
 import { priceEvent, PricingError } from '../pricing/pricing.js';
 import { TokensService } from '../tokens/tokens.service.js';
 import { UsageEventDto } from './dto/usage-event.dto.js';
-import { NewUsageRecord, UsageRecord, UsageRepository } from './usage.repository.js';
+import { DailyRollup, NewUsageRecord, UsageRecord, UsageRepository } from './usage.repository.js';
 
 export type EventOutcome =
   | { kind: 'recorded'; record: UsageRecord; duplicate: boolean }
@@ -21,7 +21,10 @@ export interface IncomingEvent {
   hash: string;
 }
 
-export const incoming = (event: UsageEventDto): IncomingEvent => ({ event, hash: fingerprint(event) });
+export const incoming = (event: UsageEventDto): IncomingEvent => ({
+  event,
+  hash: fingerprint(event),
+});
 
 const RETRYABLE = new Set(['40P01', '40001']); // deadlock_detected, serialization_failure
 const MAX_ATTEMPTS = 3;
@@ -69,11 +72,19 @@ export class UsageService {
       const ctx = contexts.get(event.tokenId);
       const price = prices.get(event.model);
       if (!ctx) {
-        out[i] = { kind: 'rejected', requestId: event.requestId, error: notFound(`token ${event.tokenId}`) };
+        out[i] = {
+          kind: 'rejected',
+          requestId: event.requestId,
+          error: notFound(`token ${event.tokenId}`),
+        };
         continue;
       }
       if (!price) {
-        out[i] = { kind: 'rejected', requestId: event.requestId, error: invalid('model', `model ${event.model} is not priced`) };
+        out[i] = {
+          kind: 'rejected',
+          requestId: event.requestId,
+          error: invalid('model', `model ${event.model} is not priced`),
+        };
         continue;
       }
       try {
@@ -101,7 +112,11 @@ export class UsageService {
         });
       } catch (err) {
         if (!(err instanceof PricingError)) throw err;
-        out[i] = { kind: 'rejected', requestId: event.requestId, error: invalid(err.field, err.message) };
+        out[i] = {
+          kind: 'rejected',
+          requestId: event.requestId,
+          error: invalid(err.field, err.message),
+        };
       }
     }
 
@@ -124,7 +139,9 @@ export class UsageService {
       try {
         return await this.write(records);
       } catch (err) {
-        const code = (err as { code?: string; driverError?: { code?: string } }).driverError?.code ?? (err as { code?: string }).code;
+        const code =
+          (err as { code?: string; driverError?: { code?: string } }).driverError?.code ??
+          (err as { code?: string }).code;
         if (attempt >= MAX_ATTEMPTS || !code || !RETRYABLE.has(code)) throw err;
         this.logger.warn(`usage write retried after ${code} (attempt ${attempt})`);
       }
@@ -155,6 +172,7 @@ export class UsageService {
       const spend = new Map<string, Decimal>();
       for (const r of inserted) spend.set(r.tokenId, (spend.get(r.tokenId) ?? ZERO).plus(r.charge));
       if (spend.size > 0) await this.tokens.recordUse(spend, em);
+      await this.repo.addToDailyRollups(rollupsOf(inserted, records), em);
 
       return records.map((r): EventOutcome => {
         const mine = byId.get(r.requestId);
@@ -168,10 +186,48 @@ export class UsageService {
   }
 }
 
+/** Per account and model: what this transaction adds to today's roll-up. */
+function rollupsOf(inserted: UsageRecord[], records: NewUsageRecord[]): DailyRollup[] {
+  const events = new Map(records.map((r) => [r.requestId, r.event as UsageEventDto]));
+  const out = new Map<string, DailyRollup>();
+  for (const r of inserted) {
+    const key = `${r.accountId}\u0000${r.model}`;
+    const acc =
+      out.get(key) ??
+      ({
+        accountId: r.accountId,
+        model: r.model,
+        requests: 0,
+        charged: 0,
+        skipped: 0,
+        inputTokens: 0,
+        outputTokens: 0,
+        images: 0,
+        charge: ZERO,
+      } satisfies DailyRollup);
+    const e = events.get(r.requestId);
+    acc.requests += 1;
+    if (r.outcome === 'charged') {
+      acc.charged += 1;
+      acc.images += e?.images ?? 1;
+    } else {
+      acc.skipped += 1;
+    }
+    acc.inputTokens += e?.usage?.inputTokens ?? 0;
+    acc.outputTokens += e?.usage?.outputTokens ?? 0;
+    acc.charge = acc.charge.plus(r.charge);
+    out.set(key, acc);
+  }
+  return [...out.values()];
+}
+
 function conflictFor(requestId: string): EventOutcome {
   return {
     kind: 'rejected',
     requestId,
-    error: new DomainError('conflict', `requestId ${requestId} was already recorded with a different body`),
+    error: new DomainError(
+      'conflict',
+      `requestId ${requestId} was already recorded with a different body`,
+    ),
   };
 }

@@ -54,7 +54,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   const { AppModule } = await import('../../src/app.module.js');
   const { configureApp } = await import('../../src/app.setup.js');
   const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger: ['error'] });
+  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, rawBody: true, logger: ['error'] });
   configureApp(app);
   await app.init();
   const sql = new pg.Pool({ connectionString: databaseUrl, max: 2 });
