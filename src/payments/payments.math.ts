@@ -1,0 +1,48 @@
+import { Decimal } from 'decimal.js';
+import { money, MONEY_SCALE, toCentsHalfUp } from '../common/money/money.js';
+
+/**
+ * Pure money rules of top-ups and refunds: no I/O, no `number` holding dollars. The only
+ * numbers here are Stripe's integer minor units (cents), converted at the edge.
+ */
+
+/** Stripe refuses a USD Checkout payment below 50 cents. */
+export const STRIPE_MIN_CHARGE = money('0.50');
+
+/**
+ * What a top-up of `credit` costs at promotion `rate` (none: full price): credit × rate,
+ * rounded HALF-UP to cents, because this amount leaves the system as a card payment.
+ */
+export function topUpPrice(credit: Decimal, rate: Decimal | null): Decimal {
+  return toCentsHalfUp(rate === null ? credit : credit.times(rate));
+}
+
+/**
+ * Whole cents as the integer Stripe's API takes. `amount` already has at most two decimals,
+ * so ×100 is exact; the integer is a count of cents, not money math.
+ */
+export function toStripeCents(amount: Decimal): number {
+  const cents = amount.times(100);
+  if (!cents.isInteger() || cents.isNegative())
+    throw new Error(`not a whole number of cents: ${amount.toFixed()}`);
+  const n = Number.parseInt(cents.toFixed(0), 10);
+  if (!Number.isSafeInteger(n)) throw new Error(`amount out of range: ${amount.toFixed()}`);
+  return n;
+}
+
+/** Stripe's integer cents back to dollars; null when Stripe sent no usable amount. */
+export function fromStripeCents(cents: unknown): Decimal | null {
+  if (typeof cents !== 'number' || !Number.isSafeInteger(cents) || cents < 0) return null;
+  return money(cents.toString()).div(100);
+}
+
+/**
+ * Credit taken back by a cumulative cash refund: credit × refundedCash ÷ price, rounded
+ * HALF-UP at the ledger's scale (10), never more than the credit. A full refund takes back
+ * exactly the credit, so no rounding residue is left on the account.
+ */
+export function refundedCreditFor(credit: Decimal, price: Decimal, refundedCash: Decimal): Decimal {
+  if (refundedCash.lte(0)) return money('0');
+  if (refundedCash.gte(price)) return credit;
+  return credit.times(refundedCash).div(price).toDecimalPlaces(MONEY_SCALE, Decimal.ROUND_HALF_UP);
+}

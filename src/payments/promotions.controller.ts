@@ -1,0 +1,82 @@
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Inject,
+  Param,
+  Patch,
+  Post,
+  Query,
+} from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import { Roles } from '../auth/principal.js';
+import { ListQueryDto, Page } from '../common/pagination/pagination.js';
+import {
+  CreatePromotionDto,
+  PromotionDto,
+  PromotionPageDto,
+  UpdatePromotionDto,
+} from './dto/promotion.dto.js';
+import { PromotionsService, toPromotionDto } from './promotions.service.js';
+
+@ApiTags('admin: promotions')
+@ApiBearerAuth()
+@Roles('admin')
+@Controller('v1/admin/promotions')
+export class PromotionsController {
+  constructor(@Inject(PromotionsService) private readonly promotions: PromotionsService) {}
+
+  @Get()
+  @ApiOkResponse({
+    type: PromotionPageDto,
+    description: 'Every promotion, active or not, newest first',
+  })
+  list(@Query() q: ListQueryDto): Promise<Page<PromotionDto>> {
+    return this.promotions.list(q.limit, q.cursor);
+  }
+
+  @Post()
+  @ApiCreatedResponse({
+    type: PromotionDto,
+    description:
+      'A promotion applies to a top-up when it is active, started (startsAt null or past), not ended ' +
+      '(endsAt null or future) and the credit is at least minCredit. When several apply, the lowest rate wins.',
+  })
+  async create(@Body() dto: CreatePromotionDto): Promise<PromotionDto> {
+    return toPromotionDto(await this.promotions.create(dto));
+  }
+
+  @Get(':id')
+  @ApiOkResponse({ type: PromotionDto })
+  async get(@Param('id') id: string): Promise<PromotionDto> {
+    return toPromotionDto(await this.promotions.get(id));
+  }
+
+  @Patch(':id')
+  @ApiOkResponse({
+    type: PromotionDto,
+    description: 'Applies to top-ups created after it; existing top-ups keep their price',
+  })
+  async update(@Param('id') id: string, @Body() dto: UpdatePromotionDto): Promise<PromotionDto> {
+    return toPromotionDto(await this.promotions.update(id, dto));
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiNoContentResponse({
+    description:
+      'Deletes the promotion for good. Top-ups priced with it keep their own snapshot { id, name, rate }, ' +
+      'so no past top-up changes. To pause a promotion instead, PATCH { active: false }.',
+  })
+  delete(@Param('id') id: string): Promise<void> {
+    return this.promotions.delete(id);
+  }
+}
