@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { DataSource } from 'typeorm';
+import { reconcile } from '../src/ledger/reconcile.js';
+import { createTestApp, TestApp } from './helpers/test-app.js';
+
+describe('reconcile', () => {
+  let t: TestApp;
+  let ds: DataSource;
+  let accountId: string;
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    ds = t.app.get(DataSource);
+    const admin = { Authorization: `Bearer ${t.adminKey}` };
+    const gateway = { Authorization: `Bearer ${t.gatewayKey}` };
+    accountId = (await t.http.post('/v1/admin/accounts').set(admin).send({ name: 'books' }).expect(201)).body.id;
+    await t.http
+      .post(`/v1/admin/accounts/${accountId}/adjustments`)
+      .set(admin)
+      .set('Idempotency-Key', 'credit-1')
+      .send({ amount: '5.00', reason: 'opening credit' })
+      .expect(201);
+    const token = (await t.http.post(`/v1/admin/accounts/${accountId}/tokens`).set(admin).send({ name: 't' }).expect(201)).body;
+    const events = Array.from({ length: 20 }, (_, i) => ({
+      requestId: `rec-${i}`,
+      tokenId: token.id,
+      model: i % 2 ? 'gpt-image-2' : 'gpt-image-2-vip',
+      statusCode: i % 5 === 0 ? 500 : 200,
+      usage: { inputTokens: 89, outputTokens: 1145 },
+    }));
+    await t.http.post('/v1/usage-events/batch').set(gateway).send({ events }).expect(200);
+  });
+
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('finds the books balanced after usage, skips and adjustments', async () => {
+    const result = await reconcile(ds);
+    expect(result.problems).toEqual([]);
+    expect(result.accounts).toBe(1);
+  });
+
+  it('names the account whose balance was changed behind the ledger', async () => {
+    await t.sql.query(`UPDATE accounts SET balance = balance + 0.0000000001 WHERE id = $1`, [accountId]);
+    const result = await reconcile(ds);
+    expect(result.problems.map((p) => [p.accountId, p.check])).toEqual([
+      [accountId, 'balance_vs_ledger_sum'],
+      [accountId, 'balance_vs_last_entry'],
+    ]);
+    await t.sql.query(`UPDATE accounts SET balance = balance - 0.0000000001 WHERE id = $1`, [accountId]);
+  });
+
+  it('names a charged event that has no ledger entry', async () => {
+    const [{ id: priceId }] = (await t.sql.query(`SELECT id FROM price_versions WHERE model = 'gpt-image-2-vip'`)).rows;
+    const [{ id: tokenId }] = (await t.sql.query(`SELECT id FROM api_tokens`)).rows;
+    await t.sql.query(
+      `INSERT INTO usage_events (request_id, request_hash, account_id, token_id, model, outcome, charge, group_name, ratio,
+         price_version_id, price_version, breakdown, event, occurred_at)
+       VALUES ('forged', repeat('0', 64), $1, $2, 'gpt-image-2-vip', 'charged', 0.03, 'default', 1, $3, 1, '[]', '{}', now())`,
+      [accountId, tokenId, priceId],
+    );
+    const result = await reconcile(ds);
+    expect(result.problems).toEqual([
+      expect.objectContaining({ accountId, check: 'charged_usage_without_one_ledger_entry', detail: expect.stringContaining('forged') }),
+    ]);
+    await t.sql.query(`DELETE FROM usage_events WHERE request_id = 'forged'`);
+  });
+
+  it('refuses to change or delete a booked ledger entry', async () => {
+    await expect(t.sql.query(`UPDATE ledger_entries SET amount = 0`)).rejects.toThrow(/append-only/);
+    await expect(t.sql.query(`DELETE FROM ledger_entries`)).rejects.toThrow(/append-only/);
+  });
+});
