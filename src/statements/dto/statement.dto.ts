@@ -1,0 +1,51 @@
+import { ApiProperty } from '@nestjs/swagger';
+
+export class StatementTopUpsDto {
+  @ApiProperty({ example: 1, description: 'Top-ups credited this month' }) count!: number;
+  @ApiProperty({ example: '100.00', description: 'Credit they added' }) credit!: string;
+  @ApiProperty({ example: '85.00', description: 'Cash paid for them' }) cashPaid!: string;
+}
+
+export class StatementModelUsageDto {
+  @ApiProperty({ example: 'gpt-image-2' }) model!: string;
+  @ApiProperty({ example: 120 }) requests!: number;
+  @ApiProperty({ example: 118 }) charged!: number;
+  @ApiProperty({ example: 2 }) skipped!: number;
+  @ApiProperty({ example: '4.2074400000' }) charge!: string;
+}
+
+export class StatementUsageDto {
+  @ApiProperty({ example: 120 }) requests!: number;
+  @ApiProperty({ example: 118 }) charged!: number;
+  @ApiProperty({
+    example: 2,
+    description: 'Recorded but not billed (see the usage list for reasons)',
+  })
+  skipped!: number;
+  @ApiProperty({ example: '4.2074400000' }) charge!: string;
+  @ApiProperty({ type: [StatementModelUsageDto], description: 'By model name' })
+  byModel!: StatementModelUsageDto[];
+}
+
+export class StatementDto {
+  @ApiProperty({ example: '2026-11', description: 'Calendar month, UTC' }) period!: string;
+  @ApiProperty({ example: 'USD' }) currency!: 'USD';
+  @ApiProperty({
+    example: '10.00',
+    description: 'Balance after the last entry booked before the month',
+  })
+  openingBalance!: string;
+  @ApiProperty({ type: StatementTopUpsDto }) topUps!: StatementTopUpsDto;
+  @ApiProperty({ type: StatementUsageDto }) usage!: StatementUsageDto;
+  @ApiProperty({ example: '0.00', description: 'Credit taken back by refunds, shown positive' })
+  refunds!: string;
+  @ApiProperty({ example: '-5.00', description: 'Net of adjustments, signed' })
+  adjustments!: string;
+  @ApiProperty({
+    example: '100.7925600000',
+    description:
+      'Balance after the last entry booked in the month (the opening balance when none); always ' +
+      'openingBalance + topUps.credit − usage.charge − refunds + adjustments, to the last digit',
+  })
+  closingBalance!: string;
+}

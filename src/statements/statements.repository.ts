@@ -1,0 +1,230 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Decimal } from 'decimal.js';
+import { DataSource, EntityManager } from 'typeorm';
+import { money, ZERO } from '../common/money/money.js';
+import { CursorKey } from '../common/pagination/pagination.js';
+import { sqlRows } from '../database/sql.js';
+import type { LedgerEntryType } from '../ledger/ledger.types.js';
+import type { ModelUsage } from './statement-math.js';
+
+export interface LedgerLine {
+  id: string;
+  type: LedgerEntryType;
+  amount: Decimal;
+  balanceAfter: Decimal;
+  description: string;
+  reference: string;
+  createdAt: Date;
+}
+
+interface LedgerLineRow {
+  id: string;
+  type: LedgerEntryType;
+  amount: string;
+  balance_after: string;
+  description: string;
+  reference: string;
+  created_at: Date;
+}
+
+const toLedgerLine = (r: LedgerLineRow): LedgerLine => ({
+  id: r.id,
+  type: r.type,
+  amount: money(r.amount),
+  balanceAfter: money(r.balance_after),
+  description: r.description,
+  reference: r.reference,
+  createdAt: r.created_at,
+});
+
+/** Net movements of the month's non-usage entries, by type. */
+export interface LedgerMovements {
+  topUps: { count: number; credit: Decimal; cashPaid: Decimal };
+  refunds: Decimal;
+  adjustments: Decimal;
+}
+
+interface ModelUsageRow {
+  model: string;
+  requests: string;
+  charged: string;
+  skipped: string;
+  charge: string;
+}
+
+const toModelUsage = (r: ModelUsageRow): ModelUsage => ({
+  model: r.model,
+  requests: Number(r.requests),
+  charged: Number(r.charged),
+  skipped: Number(r.skipped),
+  charge: money(r.charge),
+});
+
+/** Newest entries by date among which the last one in booking order is sought (see balanceBefore). */
+const OVERLAP_WINDOW = 1000;
+
+/** A top-up entry's reference is the top-up's id; anything else joins to nothing. */
+const UUID_TEXT = `'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'`;
+
+/**
+ * Reads the ledger, the daily usage roll-ups and the usage events for statements. Read-only:
+ * the ledger module is the only code that writes these balances.
+ */
+@Injectable()
+export class StatementsRepository {
+  constructor(@Inject(DataSource) private readonly ds: DataSource) {}
+
+  /** Newest first, `limit` rows after the cursor's id (index ledger_entries (account_id, id DESC)). */
+  async ledgerPage(
+    accountId: string,
+    limit: number,
+    after: CursorKey | null,
+  ): Promise<LedgerLine[]> {
+    const rows = await sqlRows<LedgerLineRow>(
+      this.ds,
+      `SELECT id, type, amount, balance_after, description, reference, created_at
+       FROM ledger_entries
+       WHERE account_id = $1 AND ($2::bigint IS NULL OR id < $2::bigint)
+       ORDER BY id DESC LIMIT $3`,
+      [accountId, after ? after[0] : null, limit],
+    );
+    return rows.map(toLedgerLine);
+  }
+
+  /**
+   * balance_after of the last entry booked before `at`, in booking order (id), or null when
+   * there is none. Race: created_at is its transaction's start, while ids follow the account's
+   * row lock, so two overlapping transactions can book in the opposite order of their dates;
+   * the newest by date is then not the last in the balance chain. Taking the highest id among
+   * the newest 1,000 by date covers any such overlap; it stays a short backward read of
+   * ledger_entries (account_id, created_at, id), however long the history.
+   */
+  async balanceBefore(
+    accountId: string,
+    at: string,
+    em: EntityManager = this.ds.manager,
+  ): Promise<Decimal | null> {
+    const rows = await sqlRows<{ balance_after: string }>(
+      em,
+      `SELECT balance_after FROM (
+         SELECT id, balance_after FROM ledger_entries
+         WHERE account_id = $1 AND created_at < $2::timestamptz
+         ORDER BY created_at DESC, id DESC LIMIT ${OVERLAP_WINDOW}
+       ) newest
+       ORDER BY id DESC LIMIT 1`,
+      [accountId, at],
+    );
+    return rows[0] ? money(rows[0].balance_after) : null;
+  }
+
+  /**
+   * The same, exactly, for a bound at or after now (the current month): the newest entry by id
+   * that was booked before `at`, read backwards on ledger_entries (account_id, id DESC).
+   */
+  async latestBalanceBefore(
+    accountId: string,
+    at: string,
+    em: EntityManager = this.ds.manager,
+  ): Promise<Decimal | null> {
+    const rows = await sqlRows<{ balance_after: string }>(
+      em,
+      `SELECT balance_after FROM ledger_entries
+       WHERE account_id = $1 AND created_at < $2::timestamptz
+       ORDER BY id DESC LIMIT 1`,
+      [accountId, at],
+    );
+    return rows[0] ? money(rows[0].balance_after) : null;
+  }
+
+  /**
+   * Top-ups (with the cash paid for them), refunds and adjustments booked in [from, to). Reads
+   * only those entries, through ledger_entries (account_id, type, created_at): usage entries,
+   * the bulk of the ledger, are never touched.
+   */
+  async movements(
+    accountId: string,
+    from: string,
+    to: string,
+    em: EntityManager = this.ds.manager,
+  ): Promise<LedgerMovements> {
+    const rows = await sqlRows<{
+      type: LedgerEntryType;
+      n: string;
+      amount: string;
+      cash_paid: string;
+    }>(
+      em,
+      `SELECT l.type, count(*) AS n, sum(l.amount) AS amount, COALESCE(sum(t.amount_paid), 0) AS cash_paid
+       FROM ledger_entries l
+       LEFT JOIN top_ups t
+         ON l.type = 'top_up' AND t.account_id = l.account_id
+        AND t.id = CASE WHEN l.reference ~ ${UUID_TEXT} THEN l.reference::uuid END
+       WHERE l.account_id = $1 AND l.type IN ('top_up', 'refund', 'adjustment')
+         AND l.created_at >= $2::timestamptz AND l.created_at < $3::timestamptz
+       GROUP BY l.type`,
+      [accountId, from, to],
+    );
+    const out: LedgerMovements = {
+      topUps: { count: 0, credit: ZERO, cashPaid: ZERO },
+      refunds: ZERO,
+      adjustments: ZERO,
+    };
+    for (const r of rows) {
+      switch (r.type) {
+        case 'top_up':
+          out.topUps = {
+            count: Number(r.n),
+            credit: money(r.amount),
+            cashPaid: money(r.cash_paid),
+          };
+          break;
+        case 'refund':
+          out.refunds = money(r.amount);
+          break;
+        case 'adjustment':
+          out.adjustments = money(r.amount);
+          break;
+        case 'usage':
+          break;
+      }
+    }
+    return out;
+  }
+
+  /** Usage per model over whole UTC days [fromDay, toDay), from the daily roll-ups (~31 × models rows a month). */
+  async usageByModelFromRollups(
+    accountId: string,
+    fromDay: string,
+    toDay: string,
+    em: EntityManager = this.ds.manager,
+  ): Promise<ModelUsage[]> {
+    const rows = await sqlRows<ModelUsageRow>(
+      em,
+      `SELECT model, sum(requests) AS requests, sum(charged) AS charged, sum(skipped) AS skipped, sum(charge) AS charge
+       FROM usage_daily
+       WHERE account_id = $1 AND day >= $2::date AND day < $3::date
+       GROUP BY model ORDER BY model`,
+      [accountId, fromDay, toDay],
+    );
+    return rows.map(toModelUsage);
+  }
+
+  /** The same from the events themselves: the slow, exact path, used to cross-check the roll-ups. */
+  async usageByModelFromEvents(
+    accountId: string,
+    from: string,
+    to: string,
+    em: EntityManager = this.ds.manager,
+  ): Promise<ModelUsage[]> {
+    const rows = await sqlRows<ModelUsageRow>(
+      em,
+      `SELECT model, count(*) AS requests, count(*) FILTER (WHERE outcome = 'charged') AS charged,
+              count(*) FILTER (WHERE outcome = 'skipped') AS skipped, COALESCE(sum(charge), 0) AS charge
+       FROM usage_events
+       WHERE account_id = $1 AND recorded_at >= $2::timestamptz AND recorded_at < $3::timestamptz
+       GROUP BY model ORDER BY model`,
+      [accountId, from, to],
+    );
+    return rows.map(toModelUsage);
+  }
+}

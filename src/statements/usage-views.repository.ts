@@ -1,0 +1,220 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Decimal } from 'decimal.js';
+import { DataSource } from 'typeorm';
+import { money } from '../common/money/money.js';
+import { sqlRows } from '../database/sql.js';
+import type { BreakdownLine, SkipReason } from '../pricing/pricing.js';
+import type { Outcome, SummaryGroup } from './dto/usage-view.dto.js';
+import type { SummaryPlan } from './time-range.js';
+
+export interface UsageFilter {
+  accountId: string;
+  from: string | null;
+  to: string | null;
+  model: string | null;
+  tokenId: string | null;
+  outcome: Outcome | null;
+}
+
+/** Keyset position in the usage list: recorded_at (UTC, microseconds) and id. */
+export interface UsageCursor {
+  recordedAt: string;
+  id: string;
+}
+
+export interface UsageItem {
+  id: string;
+  requestId: string;
+  tokenId: string;
+  tokenName: string;
+  model: string;
+  outcome: Outcome;
+  reason: SkipReason | null;
+  charge: Decimal;
+  group: string;
+  ratio: Decimal;
+  priceVersion: number;
+  breakdown: BreakdownLine[];
+  inputTokens: number;
+  outputTokens: number;
+  images: number;
+  occurredAt: Date;
+  recordedAt: Date;
+  /** recorded_at with its microseconds, for the cursor. */
+  cursorAt: string;
+}
+
+interface UsageItemRow {
+  id: string;
+  request_id: string;
+  token_id: string;
+  token_name: string;
+  model: string;
+  outcome: Outcome;
+  reason: SkipReason | null;
+  charge: string;
+  group_name: string;
+  ratio: string;
+  price_version: number;
+  breakdown: BreakdownLine[];
+  input_tokens: string;
+  output_tokens: string;
+  images: string;
+  occurred_at: Date;
+  recorded_at: Date;
+  cursor_at: string;
+}
+
+const toUsageItem = (r: UsageItemRow): UsageItem => ({
+  id: r.id,
+  requestId: r.request_id,
+  tokenId: r.token_id,
+  tokenName: r.token_name,
+  model: r.model,
+  outcome: r.outcome,
+  reason: r.reason,
+  charge: money(r.charge),
+  group: r.group_name,
+  ratio: money(r.ratio),
+  priceVersion: r.price_version,
+  breakdown: r.breakdown,
+  inputTokens: Number(r.input_tokens),
+  outputTokens: Number(r.output_tokens),
+  images: Number(r.images),
+  occurredAt: r.occurred_at,
+  recordedAt: r.recorded_at,
+  cursorAt: r.cursor_at,
+});
+
+export interface UsageTotals {
+  requests: number;
+  charged: number;
+  skipped: number;
+  inputTokens: number;
+  outputTokens: number;
+  images: number;
+  charge: Decimal;
+}
+
+interface TotalsRow {
+  key: string;
+  requests: string;
+  charged: string;
+  skipped: string;
+  input_tokens: string;
+  output_tokens: string;
+  images: string;
+  charge: string;
+}
+
+/**
+ * What one event adds to the daily roll-ups, exactly as the ingestion computes it
+ * (UsageService rollupsOf): tokens of every event, images of charged events only (1 when the
+ * event gave none). Summaries over partial days use it, so both paths count alike.
+ */
+const EVENT_METRICS = `
+  COALESCE((e.event->'usage'->>'inputTokens')::bigint, 0) AS input_tokens,
+  COALESCE((e.event->'usage'->>'outputTokens')::bigint, 0) AS output_tokens,
+  CASE WHEN e.outcome = 'charged' THEN COALESCE((e.event->>'images')::bigint, 1) ELSE 0 END AS images`;
+
+/** Collects positional parameters for a query assembled from optional conditions. */
+class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown, cast: string): string {
+    this.values.push(value);
+    return `$${this.values.length}::${cast}`;
+  }
+}
+
+@Injectable()
+export class UsageViewsRepository {
+  constructor(@Inject(DataSource) private readonly ds: DataSource) {}
+
+  /**
+   * Newest first by (recorded_at, id), `limit` rows after the cursor: a keyset read down the
+   * index usage_events (account_id, recorded_at DESC, id DESC), never an OFFSET.
+   */
+  async list(filter: UsageFilter, after: UsageCursor | null, limit: number): Promise<UsageItem[]> {
+    const p = new Params();
+    const where = [`e.account_id = ${p.add(filter.accountId, 'uuid')}`];
+    if (filter.from !== null) where.push(`e.recorded_at >= ${p.add(filter.from, 'timestamptz')}`);
+    if (filter.to !== null) where.push(`e.recorded_at < ${p.add(filter.to, 'timestamptz')}`);
+    if (filter.model !== null) where.push(`e.model = ${p.add(filter.model, 'varchar')}`);
+    if (filter.tokenId !== null) where.push(`e.token_id = ${p.add(filter.tokenId, 'uuid')}`);
+    if (filter.outcome !== null) where.push(`e.outcome = ${p.add(filter.outcome, 'varchar')}`);
+    if (after) {
+      where.push(
+        `(e.recorded_at, e.id) < (${p.add(after.recordedAt, 'timestamptz')}, ${p.add(after.id, 'bigint')})`,
+      );
+    }
+    const rows = await sqlRows<UsageItemRow>(
+      this.ds,
+      `SELECT e.id, e.request_id, e.token_id, t.name AS token_name, e.model, e.outcome, e.reason, e.charge,
+              e.group_name, e.ratio, e.price_version, e.breakdown, ${EVENT_METRICS},
+              e.occurred_at, e.recorded_at,
+              to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at
+       FROM usage_events e JOIN api_tokens t ON t.id = e.token_id
+       WHERE ${where.join(' AND ')}
+       ORDER BY e.recorded_at DESC, e.id DESC
+       LIMIT ${p.add(limit, 'int')}`,
+      p.values,
+    );
+    return rows.map(toUsageItem);
+  }
+
+  /**
+   * Totals per model or per UTC day: whole days from usage_daily, the partial days at the ends
+   * of the range from usage_events, in one statement (one snapshot).
+   */
+  async summary(
+    accountId: string,
+    plan: SummaryPlan,
+    groupBy: SummaryGroup,
+  ): Promise<(UsageTotals & { key: string })[]> {
+    const p = new Params();
+    const account = p.add(accountId, 'uuid');
+    const parts: string[] = [];
+    if (plan.daily) {
+      const where = [`d.account_id = ${account}`];
+      if (plan.daily.fromDay !== null) where.push(`d.day >= ${p.add(plan.daily.fromDay, 'date')}`);
+      if (plan.daily.toDay !== null) where.push(`d.day < ${p.add(plan.daily.toDay, 'date')}`);
+      parts.push(
+        `SELECT d.model, d.day, d.requests, d.charged, d.skipped, d.input_tokens, d.output_tokens, d.images, d.charge
+         FROM usage_daily d WHERE ${where.join(' AND ')}`,
+      );
+    }
+    if (plan.events.length > 0) {
+      const ranges = plan.events.map(
+        (r) =>
+          `(e.recorded_at >= ${p.add(r.from, 'timestamptz')} AND e.recorded_at < ${p.add(r.to, 'timestamptz')})`,
+      );
+      parts.push(
+        `SELECT e.model, (e.recorded_at AT TIME ZONE 'UTC')::date AS day, 1::bigint AS requests,
+                (e.outcome = 'charged')::int::bigint AS charged, (e.outcome = 'skipped')::int::bigint AS skipped,
+                ${EVENT_METRICS}, e.charge
+         FROM usage_events e WHERE e.account_id = ${account} AND (${ranges.join(' OR ')})`,
+      );
+    }
+    if (parts.length === 0) return [];
+    const key = groupBy === 'model' ? 'model' : `to_char(day, 'YYYY-MM-DD')`;
+    const rows = await sqlRows<TotalsRow>(
+      this.ds,
+      `SELECT ${key} AS key, sum(requests) AS requests, sum(charged) AS charged, sum(skipped) AS skipped,
+              sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, sum(images) AS images,
+              sum(charge) AS charge
+       FROM (${parts.join(' UNION ALL ')}) u
+       GROUP BY 1 ORDER BY 1`,
+      p.values,
+    );
+    return rows.map((r) => ({
+      key: r.key,
+      requests: Number(r.requests),
+      charged: Number(r.charged),
+      skipped: Number(r.skipped),
+      inputTokens: Number(r.input_tokens),
+      outputTokens: Number(r.output_tokens),
+      images: Number(r.images),
+      charge: money(r.charge),
+    }));
+  }
+}
