@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { Decimal } from 'decimal.js';
 import { money } from '../common/money/money.js';
-import { BookedEntry, BookEntry, LedgerEntryType } from './ledger.types.js';
+import { BookedEntry, BookEntry, Booking, LedgerEntryType } from './ledger.types.js';
 import { sqlRows } from '../database/sql.js';
 
 interface EntryRow {
@@ -34,16 +34,19 @@ export class LedgerRepository {
 
   /**
    * Moves the balance and appends the entry in one statement: the UPDATE takes the account's
-   * row lock, so concurrent bookings serialise on it and each `balance_after` is exact.
+   * row lock, so concurrent bookings serialise on it and each `balance_after` is exact. The
+   * entry is dated by clock_timestamp() read after that lock, so an account's entries are in
+   * the same order by date as by balance chain, and a closed month never gains an entry.
    * Returns null when the account does not exist.
    */
   async book(e: BookEntry, em: EntityManager = this.ds.manager): Promise<BookedEntry | null> {
-    const rows = await sqlRows<EntryRow>(em, 
+    const rows = await sqlRows<EntryRow>(
+      em,
       `WITH acc AS (
          UPDATE accounts SET balance = balance + $2::numeric WHERE id = $1 RETURNING balance
        )
-       INSERT INTO ledger_entries (account_id, type, amount, balance_after, description, reference)
-       SELECT $1, $3, $2::numeric, acc.balance, $4, $5 FROM acc
+       INSERT INTO ledger_entries (account_id, type, amount, balance_after, description, reference, created_at)
+       SELECT $1, $3, $2::numeric, acc.balance, $4, $5, clock_timestamp() FROM acc
        RETURNING id, account_id, type, amount, balance_after, description, reference, created_at`,
       [e.accountId, e.amount.toFixed(), e.type, e.description, e.reference],
     );
@@ -56,18 +59,27 @@ export class LedgerRepository {
    * the UPDATE that follows, so the KEY SHARE locks that foreign keys to accounts take
    * (usage events, ledger entries of other transactions) do not block it crosswise.
    */
-  async lockBalances(accountIds: string[], em: EntityManager): Promise<Map<string, Decimal>> {
-    const rows = await sqlRows<{ id: string; balance: string }>(em, 
-      `SELECT id, balance FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`,
+  async lockBalances(accountIds: string[], em: EntityManager): Promise<Booking> {
+    // clock_timestamp() is read as each row comes out of its lock; the latest of them is a
+    // moment after every lock was taken, which dates everything this transaction books.
+    const rows = await sqlRows<{ id: string; balance: string; at: string }>(
+      em,
+      `SELECT l.id, l.balance, clock_timestamp()::text AS at
+       FROM (SELECT id, balance FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE) l`,
       [accountIds],
     );
-    return new Map(rows.map((r) => [r.id, money(r.balance)]));
+    const bookedAt = rows.reduce((latest, r) => (r.at > latest ? r.at : latest), '');
+    return { balances: new Map(rows.map((r) => [r.id, money(r.balance)])), bookedAt };
   }
 
   /** Adds each delta to its locked account and returns the new balances. */
-  async addToBalances(deltas: Map<string, Decimal>, em: EntityManager): Promise<Map<string, Decimal>> {
+  async addToBalances(
+    deltas: Map<string, Decimal>,
+    em: EntityManager,
+  ): Promise<Map<string, Decimal>> {
     const ids = [...deltas.keys()];
-    const rows = await sqlRows<{ id: string; balance: string }>(em, 
+    const rows = await sqlRows<{ id: string; balance: string }>(
+      em,
       `UPDATE accounts a SET balance = a.balance + v.delta
        FROM unnest($1::uuid[], $2::numeric[]) AS v(id, delta) WHERE a.id = v.id
        RETURNING a.id, a.balance`,
@@ -78,11 +90,14 @@ export class LedgerRepository {
 
   async insertEntries(
     entries: (BookEntry & { balanceAfter: Decimal })[],
+    bookedAt: string,
     em: EntityManager,
   ): Promise<BookedEntry[]> {
-    const rows = await sqlRows<EntryRow>(em, 
-      `INSERT INTO ledger_entries (account_id, type, amount, balance_after, description, reference)
-       SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::numeric[], $4::numeric[], $5::text[], $6::text[])
+    const rows = await sqlRows<EntryRow>(
+      em,
+      `INSERT INTO ledger_entries (account_id, type, amount, balance_after, description, reference, created_at)
+       SELECT v.*, $7::timestamptz
+       FROM unnest($1::uuid[], $2::varchar[], $3::numeric[], $4::numeric[], $5::text[], $6::text[]) AS v
        RETURNING id, account_id, type, amount, balance_after, description, reference, created_at`,
       [
         entries.map((e) => e.accountId),
@@ -91,6 +106,7 @@ export class LedgerRepository {
         entries.map((e) => e.balanceAfter.toFixed()),
         entries.map((e) => e.description),
         entries.map((e) => e.reference),
+        bookedAt,
       ],
     );
     return rows.map(toBookedEntry);

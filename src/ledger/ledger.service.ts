@@ -2,8 +2,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Decimal } from 'decimal.js';
 import { EntityManager } from 'typeorm';
 import { notFound } from '../common/errors/domain-error.js';
+import { ZERO } from '../common/money/money.js';
 import { LedgerRepository } from './ledger.repository.js';
-import { BookedEntry, BookEntry } from './ledger.types.js';
+import { BookedEntry, BookEntry, Booking } from './ledger.types.js';
 
 /** Every balance change goes through here, inside the caller's transaction. */
 @Injectable()
@@ -17,27 +18,42 @@ export class LedgerService {
   }
 
   /**
-   * Books many entries in one transaction (the caller's): each entry's balance_after is the
-   * running balance in input order, and the accounts' rows stay locked until commit.
+   * Locks the accounts (in id order, so concurrent bookings cannot deadlock) for the rest of
+   * the caller's transaction, before it writes anything that the booking must be dated with.
    */
-  async bookMany(entries: BookEntry[], em: EntityManager): Promise<BookedEntry[]> {
+  async lockAccounts(accountIds: string[], em: EntityManager): Promise<Booking> {
+    const ids = [...new Set(accountIds)].sort();
+    const booking = await this.repo.lockBalances(ids, em);
+    if (booking.balances.size !== ids.length) throw notFound('account');
+    return booking;
+  }
+
+  /**
+   * Books entries on accounts locked by `lockAccounts` in the same transaction: each entry's
+   * balance_after is the running balance in input order, all dated `booking.bookedAt`.
+   */
+  async bookMany(
+    entries: BookEntry[],
+    booking: Booking,
+    em: EntityManager,
+  ): Promise<BookedEntry[]> {
     if (entries.length === 0) return [];
-    const ids = [...new Set(entries.map((e) => e.accountId))].sort();
-    const running = await this.repo.lockBalances(ids, em);
+    const running = new Map(booking.balances);
     const deltas = new Map<string, Decimal>();
     const withBalances = entries.map((e) => {
       const before = running.get(e.accountId);
-      if (!before) throw notFound('account');
+      if (!before) throw new Error(`account ${e.accountId} was not locked for this booking`);
       const after = before.plus(e.amount);
       running.set(e.accountId, after);
-      deltas.set(e.accountId, (deltas.get(e.accountId) ?? after.minus(after)).plus(e.amount));
+      deltas.set(e.accountId, (deltas.get(e.accountId) ?? ZERO).plus(e.amount));
       return { ...e, balanceAfter: after };
     });
     const stored = await this.repo.addToBalances(deltas, em);
     // The database's sum must equal the running balance we wrote into the entries.
     for (const [id, balance] of stored) {
-      if (!balance.eq(running.get(id) ?? balance.plus(1))) throw new Error(`ledger running balance mismatch on ${id}`);
+      if (!balance.eq(running.get(id) ?? balance.plus(1)))
+        throw new Error(`ledger running balance mismatch on ${id}`);
     }
-    return this.repo.insertEntries(withBalances, em);
+    return this.repo.insertEntries(withBalances, booking.bookedAt, em);
   }
 }

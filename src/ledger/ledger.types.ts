@@ -22,3 +22,10 @@ export interface BookedEntry {
   reference: string;
   createdAt: Date;
 }
+
+/** Accounts locked for a multi-entry booking, with their balances and the booking time. */
+export interface Booking {
+  balances: Map<string, Decimal>;
+  /** PostgreSQL timestamptz text (microseconds kept), read after every lock was taken. */
+  bookedAt: string;
+}

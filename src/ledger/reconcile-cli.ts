@@ -12,11 +12,16 @@ async function main(): Promise<void> {
   try {
     const { accounts, problems } = await reconcile(ds);
     if (problems.length === 0) {
-      process.stdout.write(`reconcile: ok (${accounts} accounts: balance = sum of ledger; every charged event booked once)\n`);
+      process.stdout.write(
+        `reconcile: ok (${accounts} accounts: balance = sum of ledger; every charged event booked once)\n`,
+      );
       return;
     }
-    for (const p of problems) process.stdout.write(`MISMATCH account ${p.accountId} ${p.check}: ${p.detail}\n`);
-    process.stdout.write(`reconcile: ${problems.length} problem(s) in ${new Set(problems.map((p) => p.accountId)).size} account(s)\n`);
+    for (const p of problems)
+      process.stdout.write(`MISMATCH account ${p.accountId} ${p.check}: ${p.detail}\n`);
+    process.stdout.write(
+      `reconcile: ${problems.length} problem(s) in ${new Set(problems.map((p) => p.accountId)).size} account(s)\n`,
+    );
     process.exitCode = 1;
   } finally {
     await ds.destroy();

@@ -3,7 +3,11 @@ import { sqlRows } from '../database/sql.js';
 
 export interface ReconcileProblem {
   accountId: string;
-  check: 'balance_vs_ledger_sum' | 'balance_vs_last_entry' | 'charged_usage_without_one_ledger_entry' | 'usage_entry_without_event';
+  check:
+    | 'balance_vs_ledger_sum'
+    | 'balance_vs_last_entry'
+    | 'charged_usage_without_one_ledger_entry'
+    | 'usage_entry_without_event';
   detail: string;
 }
 
@@ -12,10 +16,17 @@ export interface ReconcileProblem {
  * entry's balance_after, and each charged usage event has exactly one ledger entry of the
  * same amount (and no usage entry lacks its event). Read-only; one consistent snapshot.
  */
-export async function reconcile(ds: DataSource): Promise<{ accounts: number; problems: ReconcileProblem[] }> {
+export async function reconcile(
+  ds: DataSource,
+): Promise<{ accounts: number; problems: ReconcileProblem[] }> {
   return ds.transaction('REPEATABLE READ', async (em) => {
     const problems: ReconcileProblem[] = [];
-    const balances = await sqlRows<{ id: string; balance: string; ledger_sum: string; last_after: string | null }>(
+    const balances = await sqlRows<{
+      id: string;
+      balance: string;
+      ledger_sum: string;
+      last_after: string | null;
+    }>(
       em,
       `SELECT a.id, a.balance::text,
               COALESCE(s.total, 0)::text AS ledger_sum,
@@ -29,13 +40,27 @@ export async function reconcile(ds: DataSource): Promise<{ accounts: number; pro
     );
     for (const b of balances) {
       if (b.balance !== b.ledger_sum) {
-        problems.push({ accountId: b.id, check: 'balance_vs_ledger_sum', detail: `balance ${b.balance} ≠ ledger sum ${b.ledger_sum}` });
+        problems.push({
+          accountId: b.id,
+          check: 'balance_vs_ledger_sum',
+          detail: `balance ${b.balance} ≠ ledger sum ${b.ledger_sum}`,
+        });
       }
       if (b.balance !== (b.last_after ?? '0.0000000000')) {
-        problems.push({ accountId: b.id, check: 'balance_vs_last_entry', detail: `balance ${b.balance} ≠ last balance_after ${b.last_after ?? 'none'}` });
+        problems.push({
+          accountId: b.id,
+          check: 'balance_vs_last_entry',
+          detail: `balance ${b.balance} ≠ last balance_after ${b.last_after ?? 'none'}`,
+        });
       }
     }
-    const usage = await sqlRows<{ account_id: string; request_id: string; entries: string; ledger_total: string | null; charge: string }>(
+    const usage = await sqlRows<{
+      account_id: string;
+      request_id: string;
+      entries: string;
+      ledger_total: string | null;
+      charge: string;
+    }>(
       em,
       `SELECT u.account_id, u.request_id, COUNT(l.id)::text AS entries, SUM(l.amount)::text AS ledger_total, u.charge::text
        FROM usage_events u
@@ -60,7 +85,11 @@ export async function reconcile(ds: DataSource): Promise<{ accounts: number; pro
        LIMIT 1000`,
     );
     for (const o of orphans) {
-      problems.push({ accountId: o.account_id, check: 'usage_entry_without_event', detail: `ledger usage entry for ${o.reference}` });
+      problems.push({
+        accountId: o.account_id,
+        check: 'usage_entry_without_event',
+        detail: `ledger usage entry for ${o.reference}`,
+      });
     }
     const [{ n }] = await sqlRows<{ n: string }>(em, `SELECT COUNT(*)::text AS n FROM accounts`);
     return { accounts: Number.parseInt(n, 10), problems };

@@ -89,14 +89,18 @@ export class UsageRepository {
    * transaction is inserting right now makes this wait for it, then skips it: the unique
    * key, not a check in code, decides which delivery is the one that counts.
    */
-  async insertNew(records: NewUsageRecord[], em: EntityManager): Promise<UsageRecord[]> {
+  async insertNew(
+    records: NewUsageRecord[],
+    recordedAt: string,
+    em: EntityManager,
+  ): Promise<UsageRecord[]> {
     const rows = await sqlRows<UsageRow>(
       em,
       `INSERT INTO usage_events (request_id, request_hash, account_id, token_id, model, outcome, reason, charge,
-         group_name, ratio, price_version_id, price_version, breakdown, event, occurred_at)
-       SELECT * FROM unnest($1::varchar[], $2::char(64)[], $3::uuid[], $4::uuid[], $5::varchar[], $6::varchar[],
+         group_name, ratio, price_version_id, price_version, breakdown, event, occurred_at, recorded_at)
+       SELECT v.*, $16::timestamptz FROM unnest($1::varchar[], $2::char(64)[], $3::uuid[], $4::uuid[], $5::varchar[], $6::varchar[],
          $7::varchar[], $8::numeric[], $9::varchar[], $10::numeric[], $11::bigint[], $12::int[], $13::jsonb[],
-         $14::jsonb[], $15::timestamptz[])
+         $14::jsonb[], $15::timestamptz[]) AS v
        ON CONFLICT (request_id) DO NOTHING
        RETURNING ${COLUMNS}`,
       [
@@ -115,6 +119,7 @@ export class UsageRepository {
         records.map((r) => JSON.stringify(r.breakdown)),
         records.map((r) => JSON.stringify(r.event)),
         records.map((r) => r.occurredAt.toISOString()),
+        recordedAt,
       ],
     );
     return rows.map(toUsageRecord);
@@ -134,14 +139,18 @@ export class UsageRepository {
 
   /**
    * Adds this transaction's new events to the per-day, per-model roll-ups that statements
-   * read. Same transaction and same `now()` as the ledger entries, so they always agree.
+   * read. Same transaction and same booking time as the ledger entries, so they always agree.
    */
-  async addToDailyRollups(rollups: DailyRollup[], em: EntityManager): Promise<void> {
+  async addToDailyRollups(
+    rollups: DailyRollup[],
+    bookedAt: string,
+    em: EntityManager,
+  ): Promise<void> {
     if (rollups.length === 0) return;
     await em.query(
       `INSERT INTO usage_daily AS d (account_id, day, model, requests, charged, skipped, input_tokens, output_tokens,
          images, charge)
-       SELECT v.account_id, (now() AT TIME ZONE 'UTC')::date, v.model, v.requests, v.charged, v.skipped,
+       SELECT v.account_id, ($10::timestamptz AT TIME ZONE 'UTC')::date, v.model, v.requests, v.charged, v.skipped,
               v.input_tokens, v.output_tokens, v.images, v.charge
        FROM unnest($1::uuid[], $2::varchar[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[],
                    $8::bigint[], $9::numeric[])
@@ -165,6 +174,7 @@ export class UsageRepository {
         rollups.map((r) => String(r.outputTokens)),
         rollups.map((r) => String(r.images)),
         rollups.map((r) => r.charge.toFixed()),
+        bookedAt,
       ],
     );
   }

@@ -148,10 +148,20 @@ export class UsageService {
     }
   }
 
-  /** One transaction: new events, their ledger entries and balances, token spend. */
+  /**
+   * One transaction: new events, their ledger entries and balances, token spend, roll-ups.
+   * The accounts are locked first, so everything is dated after the locks (one booking time
+   * for events, entries and roll-ups) and an account's bookings are dated in chain order.
+   * Locking before inserting cannot deadlock: a transaction waits on another's request id
+   * only after it holds all its own locks, and the other never waits on it after that.
+   */
   private write(records: NewUsageRecord[]): Promise<EventOutcome[]> {
     return this.ds.transaction(async (em) => {
-      const inserted = await this.repo.insertNew(records, em);
+      const booking = await this.ledger.lockAccounts(
+        records.map((r) => r.accountId),
+        em,
+      );
+      const inserted = await this.repo.insertNew(records, booking.bookedAt, em);
       const byId = new Map(inserted.map((r) => [r.requestId, r]));
       const missing = records.filter((r) => !byId.has(r.requestId)).map((r) => r.requestId);
       const stored = missing.length > 0 ? await this.repo.findByRequestIds(missing, em) : [];
@@ -167,12 +177,13 @@ export class UsageService {
           description: `${r.model} request ${r.requestId}`,
           reference: r.requestId,
         })),
+        booking,
         em,
       );
       const spend = new Map<string, Decimal>();
       for (const r of inserted) spend.set(r.tokenId, (spend.get(r.tokenId) ?? ZERO).plus(r.charge));
       if (spend.size > 0) await this.tokens.recordUse(spend, em);
-      await this.repo.addToDailyRollups(rollupsOf(inserted, records), em);
+      await this.repo.addToDailyRollups(rollupsOf(inserted, records), booking.bookedAt, em);
 
       return records.map((r): EventOutcome => {
         const mine = byId.get(r.requestId);

@@ -54,7 +54,10 @@ export class UsageDto {
 }
 
 export class UsageEventDto {
-  @ApiProperty({ example: 'req_01J...', description: 'Unique per gateway request: the idempotency key' })
+  @ApiProperty({
+    example: 'req_01J...',
+    description: 'Unique per gateway request: the idempotency key',
+  })
   @IsString()
   @Matches(/^[\x21-\x7e]{1,200}$/, { message: 'requestId must be 1 to 200 printable characters' })
   requestId!: string;
@@ -105,8 +108,16 @@ export class UsageEventDto {
   @Max(10000)
   partialImages?: number;
 
-  @ApiPropertyOptional({ example: '1024x1024' }) @IsOptional() @IsString() @MaxLength(32) size?: string;
-  @ApiPropertyOptional({ example: 'high' }) @IsOptional() @IsString() @MaxLength(32) quality?: string;
+  @ApiPropertyOptional({ example: '1024x1024' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(32)
+  size?: string;
+  @ApiPropertyOptional({ example: 'high' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(32)
+  quality?: string;
 
   @ApiPropertyOptional({ description: 'ISO-8601; default: when received' })
   @IsOptional()
@@ -115,7 +126,12 @@ export class UsageEventDto {
 }
 
 export class UsageBatchDto {
-  @ApiProperty({ type: [UsageEventDto], minItems: 1, maxItems: 1000, description: 'Each event is validated on its own' })
+  @ApiProperty({
+    type: [UsageEventDto],
+    minItems: 1,
+    maxItems: 1000,
+    description: 'Each event is validated on its own',
+  })
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(1000)
@@ -135,7 +151,11 @@ export class UsageRecordDto {
   @ApiProperty() tokenId!: string;
   @ApiProperty() model!: string;
   @ApiProperty({ enum: ['charged', 'skipped'] }) outcome!: 'charged' | 'skipped';
-  @ApiProperty({ type: String, nullable: true, enum: ['moderated', 'upstream_error', 'timeout', 'no_output'] })
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    enum: ['moderated', 'upstream_error', 'timeout', 'no_output'],
+  })
   reason!: string | null;
   @ApiProperty({ example: '0.0420744' }) charge!: string;
   @ApiProperty({ example: 'image2Enterprise' }) group!: string;
@@ -147,14 +167,18 @@ export class UsageRecordDto {
 }
 
 export class IngestResponseDto extends UsageRecordDto {
-  @ApiProperty({ description: 'true when this requestId was already recorded: nothing more was charged' })
+  @ApiProperty({
+    description: 'true when this requestId was already recorded: nothing more was charged',
+  })
   duplicate!: boolean;
 }
 
 export class BatchResultDto {
   @ApiProperty({ type: String, nullable: true }) requestId!: string | null;
   @ApiProperty({ enum: ['charged', 'skipped', 'duplicate', 'rejected'] }) outcome!: string;
-  @ApiPropertyOptional({ description: 'charged: this charge; duplicate: what the first delivery was charged' })
+  @ApiPropertyOptional({
+    description: 'charged: this charge; duplicate: what the first delivery was charged',
+  })
   charge?: string;
   @ApiPropertyOptional() reason?: string;
   @ApiPropertyOptional({ description: 'rejected: { code, message, details? }' })
