@@ -5,7 +5,9 @@ import { startEmbeddedPostgres } from './embedded.js';
  * DATABASE_URL when set; otherwise the embedded PostgreSQL with its data kept under `.data/`
  * (git-ignored) so `npm start` finds yesterday's balances.
  */
-export async function resolveDatabaseUrl(log: (msg: string) => void): Promise<{ url: string; stop?: () => Promise<void> }> {
+export async function resolveDatabaseUrl(
+  log: (msg: string) => void,
+): Promise<{ url: string; stop?: () => Promise<void> }> {
   const url = process.env.DATABASE_URL;
   if (url) return { url };
   const dataDir = join(process.cwd(), '.data', 'postgres');

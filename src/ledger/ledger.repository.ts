@@ -67,39 +67,40 @@ export class LedgerRepository {
       `SELECT l.id, l.balance, clock_timestamp()::text AS at
        FROM (SELECT id, balance FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE) l`,
       [accountIds],
+      'ledger_lock_balances',
     );
     const bookedAt = rows.reduce((latest, r) => (r.at > latest ? r.at : latest), '');
     return { balances: new Map(rows.map((r) => [r.id, money(r.balance)])), bookedAt };
   }
 
-  /** Adds each delta to its locked account and returns the new balances. */
-  async addToBalances(
+  /**
+   * Adds each delta to its locked account and appends the entries, in one statement (one
+   * round trip on the ingestion path). Returns the accounts' new balances.
+   */
+  async applyBooking(
     deltas: Map<string, Decimal>,
+    entries: (BookEntry & { balanceAfter: Decimal })[],
+    bookedAt: string,
     em: EntityManager,
   ): Promise<Map<string, Decimal>> {
     const ids = [...deltas.keys()];
     const rows = await sqlRows<{ id: string; balance: string }>(
       em,
-      `UPDATE accounts a SET balance = a.balance + v.delta
-       FROM unnest($1::uuid[], $2::numeric[]) AS v(id, delta) WHERE a.id = v.id
-       RETURNING a.id, a.balance`,
-      [ids, ids.map((id) => deltas.get(id)?.toFixed())],
-    );
-    return new Map(rows.map((r) => [r.id, money(r.balance)]));
-  }
-
-  async insertEntries(
-    entries: (BookEntry & { balanceAfter: Decimal })[],
-    bookedAt: string,
-    em: EntityManager,
-  ): Promise<BookedEntry[]> {
-    const rows = await sqlRows<EntryRow>(
-      em,
-      `INSERT INTO ledger_entries (account_id, type, amount, balance_after, description, reference, created_at)
-       SELECT v.*, $7::timestamptz
-       FROM unnest($1::uuid[], $2::varchar[], $3::numeric[], $4::numeric[], $5::text[], $6::text[]) AS v
-       RETURNING id, account_id, type, amount, balance_after, description, reference, created_at`,
+      `WITH moved AS (
+         UPDATE accounts a SET balance = a.balance + v.delta
+         FROM unnest($1::uuid[], $2::numeric[]) AS v(id, delta) WHERE a.id = v.id
+         RETURNING a.id, a.balance
+       ), booked AS (
+         -- Runs to completion although nothing reads it: PostgreSQL executes every
+         -- data-modifying WITH exactly once.
+         INSERT INTO ledger_entries (account_id, type, amount, balance_after, description, reference, created_at)
+         SELECT v.*, $9::timestamptz
+         FROM unnest($3::uuid[], $4::varchar[], $5::numeric[], $6::numeric[], $7::text[], $8::text[]) AS v
+       )
+       SELECT id, balance::text AS balance FROM moved`,
       [
+        ids,
+        ids.map((id) => deltas.get(id)?.toFixed()),
         entries.map((e) => e.accountId),
         entries.map((e) => e.type),
         entries.map((e) => e.amount.toFixed()),
@@ -108,7 +109,8 @@ export class LedgerRepository {
         entries.map((e) => e.reference),
         bookedAt,
       ],
+      'ledger_apply_booking',
     );
-    return rows.map(toBookedEntry);
+    return new Map(rows.map((r) => [r.id, money(r.balance)]));
   }
 }

@@ -32,12 +32,8 @@ export class LedgerService {
    * Books entries on accounts locked by `lockAccounts` in the same transaction: each entry's
    * balance_after is the running balance in input order, all dated `booking.bookedAt`.
    */
-  async bookMany(
-    entries: BookEntry[],
-    booking: Booking,
-    em: EntityManager,
-  ): Promise<BookedEntry[]> {
-    if (entries.length === 0) return [];
+  async bookMany(entries: BookEntry[], booking: Booking, em: EntityManager): Promise<void> {
+    if (entries.length === 0) return;
     const running = new Map(booking.balances);
     const deltas = new Map<string, Decimal>();
     const withBalances = entries.map((e) => {
@@ -48,12 +44,14 @@ export class LedgerService {
       deltas.set(e.accountId, (deltas.get(e.accountId) ?? ZERO).plus(e.amount));
       return { ...e, balanceAfter: after };
     });
-    const stored = await this.repo.addToBalances(deltas, em);
-    // The database's sum must equal the running balance we wrote into the entries.
-    for (const [id, balance] of stored) {
-      if (!balance.eq(running.get(id) ?? balance.plus(1)))
+    const stored = await this.repo.applyBooking(deltas, withBalances, booking.bookedAt, em);
+    // The database's sum must equal the running balance written into the entries; if not,
+    // throwing rolls the whole transaction back.
+    for (const id of deltas.keys()) {
+      const expected = running.get(id);
+      const actual = stored.get(id);
+      if (!expected || !actual || !expected.eq(actual))
         throw new Error(`ledger running balance mismatch on ${id}`);
     }
-    return this.repo.insertEntries(withBalances, booking.bookedAt, em);
   }
 }

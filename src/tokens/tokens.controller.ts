@@ -1,4 +1,15 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Inject,
+  Param,
+  Patch,
+  Post,
+  Query,
+} from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentAccountId, Roles } from '../auth/principal.js';
 import { ListQueryDto, Page } from '../common/pagination/pagination.js';
@@ -28,7 +39,10 @@ export class AdminTokensController {
 
   @Post()
   @ApiCreatedResponse({ type: TokenWithKeyDto, description: 'key is shown only here' })
-  create(@Param('accountId') accountId: string, @Body() dto: CreateTokenDto): Promise<TokenWithKeyDto> {
+  create(
+    @Param('accountId') accountId: string,
+    @Body() dto: CreateTokenDto,
+  ): Promise<TokenWithKeyDto> {
     return this.tokens.create(accountId, dto, 'admin');
   }
 }
@@ -48,19 +62,29 @@ export class MyTokensController {
 
   @Post()
   @ApiCreatedResponse({ type: TokenWithKeyDto, description: 'key is shown only here' })
-  create(@CurrentAccountId() accountId: string, @Body() dto: CreateTokenDto): Promise<TokenWithKeyDto> {
+  create(
+    @CurrentAccountId() accountId: string,
+    @Body() dto: CreateTokenDto,
+  ): Promise<TokenWithKeyDto> {
     return this.tokens.create(accountId, dto, 'customer');
   }
 
   @Patch(':id')
   @ApiOkResponse({ type: TokenDto })
-  update(@CurrentAccountId() accountId: string, @Param('id') id: string, @Body() dto: UpdateTokenDto): Promise<TokenDto> {
+  update(
+    @CurrentAccountId() accountId: string,
+    @Param('id') id: string,
+    @Body() dto: UpdateTokenDto,
+  ): Promise<TokenDto> {
     return this.tokens.update(accountId, id, dto, 'customer');
   }
 
   @Delete(':id')
   @HttpCode(200)
-  @ApiOkResponse({ type: TokenDto, description: 'The token, now revoked; its row and history stay' })
+  @ApiOkResponse({
+    type: TokenDto,
+    description: 'The token, now revoked; its row and history stay',
+  })
   revoke(@CurrentAccountId() accountId: string, @Param('id') id: string): Promise<TokenDto> {
     return this.tokens.revoke(accountId, id);
   }

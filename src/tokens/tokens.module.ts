@@ -2,7 +2,11 @@ import { Module } from '@nestjs/common';
 import { AccountsModule } from '../accounts/accounts.module.js';
 import { CatalogModule } from '../catalog/catalog.module.js';
 import { GroupsModule } from '../groups/groups.module.js';
-import { AdminTokensController, GatewayController, MyTokensController } from './tokens.controller.js';
+import {
+  AdminTokensController,
+  GatewayController,
+  MyTokensController,
+} from './tokens.controller.js';
 import { TokensRepository } from './tokens.repository.js';
 import { TokensService } from './tokens.service.js';
 

@@ -94,16 +94,30 @@ export class TokensRepository {
     spendLimit: string | null;
     allowedModels: string[] | null;
   }): Promise<Token> {
-    const rows = await sqlRows<TokenRow>(this.ds, 
+    const rows = await sqlRows<TokenRow>(
+      this.ds,
       `INSERT INTO api_tokens (account_id, name, group_name, key_hash, key_prefix, expires_at, spend_limit, allowed_models)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
-      [t.accountId, t.name, t.group, t.keyHash, t.keyPrefix, t.expiresAt, t.spendLimit, t.allowedModels],
+      [
+        t.accountId,
+        t.name,
+        t.group,
+        t.keyHash,
+        t.keyPrefix,
+        t.expiresAt,
+        t.spendLimit,
+        t.allowedModels,
+      ],
     );
     return toToken(rows[0]);
   }
 
   async findById(id: string): Promise<Token | null> {
-    const rows = await sqlRows<TokenRow>(this.ds, `SELECT ${COLUMNS} FROM api_tokens WHERE id = $1`, [id]);
+    const rows = await sqlRows<TokenRow>(
+      this.ds,
+      `SELECT ${COLUMNS} FROM api_tokens WHERE id = $1`,
+      [id],
+    );
     return rows[0] ? toToken(rows[0]) : null;
   }
 
@@ -123,7 +137,8 @@ export class TokensRepository {
 
   /** Updates an active token; null when it is not active (revoked tokens stay as they were). */
   async updateActive(id: string, patch: TokenPatch): Promise<Token | null> {
-    const rows = await sqlRows<TokenRow>(this.ds, 
+    const rows = await sqlRows<TokenRow>(
+      this.ds,
       `UPDATE api_tokens SET
          name = COALESCE($2, name),
          group_name = COALESCE($3, group_name),
@@ -149,7 +164,8 @@ export class TokensRepository {
 
   /** Revokes once; a second revoke returns the token as it is. */
   async revoke(id: string): Promise<Token | null> {
-    const rows = await sqlRows<TokenRow>(this.ds, 
+    const rows = await sqlRows<TokenRow>(
+      this.ds,
       `UPDATE api_tokens SET status = 'revoked', revoked_at = COALESCE(revoked_at, now()), updated_at = now()
        WHERE id = $1 RETURNING ${COLUMNS}`,
       [id],
@@ -175,7 +191,8 @@ export class TokensRepository {
       account_status: 'active' | 'suspended';
       balance: string;
       model_priced: boolean;
-    }>(this.ds, 
+    }>(
+      this.ds,
       `SELECT t.id, t.account_id, t.status, t.expires_at, t.spend_limit, t.spent, t.allowed_models, t.group_name,
               g.ratio, a.status AS account_status, a.balance,
               EXISTS (SELECT 1 FROM price_versions p WHERE p.model = $2 AND p.effective_from <= now()) AS model_priced
@@ -205,14 +222,22 @@ export class TokensRepository {
 
   /** Account, group and current group ratio of each token: what pricing needs. */
   async ratingContext(tokenIds: string[]): Promise<Map<string, RatingContext>> {
-    const rows = await sqlRows<{ id: string; account_id: string; group_name: string; ratio: string }>(
+    const rows = await sqlRows<{
+      id: string;
+      account_id: string;
+      group_name: string;
+      ratio: string;
+    }>(
       this.ds,
       `SELECT t.id, t.account_id, t.group_name, g.ratio FROM api_tokens t JOIN groups g ON g.name = t.group_name
        WHERE t.id = ANY($1::uuid[])`,
       [tokenIds],
     );
     return new Map(
-      rows.map((r) => [r.id, { tokenId: r.id, accountId: r.account_id, group: r.group_name, ratio: money(r.ratio) }]),
+      rows.map((r) => [
+        r.id,
+        { tokenId: r.id, accountId: r.account_id, group: r.group_name, ratio: money(r.ratio) },
+      ]),
     );
   }
 
@@ -222,10 +247,12 @@ export class TokensRepository {
    */
   async recordUse(spend: Map<string, Decimal>, em: EntityManager): Promise<void> {
     const ids = [...spend.keys()].sort();
-    await em.query(
+    await sqlRows(
+      em,
       `UPDATE api_tokens t SET spent = t.spent + v.amount, last_used_at = now()
        FROM unnest($1::uuid[], $2::numeric[]) AS v(id, amount) WHERE t.id = v.id`,
       [ids, ids.map((id) => spend.get(id)?.toFixed())],
+      'tokens_record_use',
     );
   }
 }

@@ -8,7 +8,14 @@ import { formatAmount, formatRatio } from '../common/money/money.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
 import { validationError } from '../common/http/validation.js';
 import { GroupsService } from '../groups/groups.service.js';
-import { AuthorizeResultDto, CreateTokenDto, DenyReason, TokenDto, TokenWithKeyDto, UpdateTokenDto } from './dto/token.dto.js';
+import {
+  AuthorizeResultDto,
+  CreateTokenDto,
+  DenyReason,
+  TokenDto,
+  TokenWithKeyDto,
+  UpdateTokenDto,
+} from './dto/token.dto.js';
 import { RatingContext, Token, TokensRepository } from './tokens.repository.js';
 import type { Decimal } from 'decimal.js';
 import type { EntityManager } from 'typeorm';
@@ -40,7 +47,11 @@ export class TokensService {
   ) {}
 
   /** The key is returned here and never again: only its hash is stored. */
-  async create(accountId: string, dto: CreateTokenDto, actor: TokenActor): Promise<TokenWithKeyDto> {
+  async create(
+    accountId: string,
+    dto: CreateTokenDto,
+    actor: TokenActor,
+  ): Promise<TokenWithKeyDto> {
     await this.accounts.get(accountId);
     const group = dto.group ?? (await this.groups.getDefault()).name;
     await this.checkInput({ ...dto, group }, actor);
@@ -64,9 +75,15 @@ export class TokensService {
     return toPage(rows, limit, (t) => [t.cursorAt, t.id], toTokenDto);
   }
 
-  async update(accountId: string, tokenId: string, dto: UpdateTokenDto, actor: TokenActor): Promise<TokenDto> {
+  async update(
+    accountId: string,
+    tokenId: string,
+    dto: UpdateTokenDto,
+    actor: TokenActor,
+  ): Promise<TokenDto> {
     const current = await this.ownedToken(accountId, tokenId);
-    if (current.status === 'revoked') throw new DomainError('conflict', 'token is revoked and cannot change');
+    if (current.status === 'revoked')
+      throw new DomainError('conflict', 'token is revoked and cannot change');
     await this.checkInput(dto, actor);
     const updated = await this.repo.updateActive(tokenId, dto);
     if (!updated) throw new DomainError('conflict', 'token is revoked and cannot change');
@@ -93,7 +110,8 @@ export class TokensService {
     if (f.expiresAt !== null && f.expiresAt.getTime() <= Date.now()) return deny('expired');
     if (f.accountStatus === 'suspended') return deny('account_suspended');
     if (f.balance.lte(0)) return deny('insufficient_balance');
-    if (f.allowedModels !== null && !f.allowedModels.includes(model)) return deny('model_not_allowed');
+    if (f.allowedModels !== null && !f.allowedModels.includes(model))
+      return deny('model_not_allowed');
     if (!f.modelPriced) return deny('model_not_priced');
     if (f.spendLimit !== null && f.spent.gte(f.spendLimit)) return deny('spend_limit_reached');
     return {
@@ -119,7 +137,8 @@ export class TokensService {
   private async ownedToken(accountId: string, tokenId: string): Promise<Token> {
     const t = isUuid(tokenId) ? await this.repo.findById(tokenId) : null;
     if (!t) throw notFound('token');
-    if (t.accountId !== accountId) throw new DomainError('forbidden', 'token belongs to another account');
+    if (t.accountId !== accountId)
+      throw new DomainError('forbidden', 'token belongs to another account');
     return t;
   }
 
@@ -138,10 +157,10 @@ export class TokensService {
     if (dto.allowedModels) {
       const priced = await this.catalog.pricedModels(dto.allowedModels);
       dto.allowedModels.forEach((m, i) => {
-        if (!priced.has(m)) details.push({ field: `allowedModels.${i}`, message: `model ${m} is not priced` });
+        if (!priced.has(m))
+          details.push({ field: `allowedModels.${i}`, message: `model ${m} is not priced` });
       });
     }
     if (details.length > 0) throw validationError(details);
   }
 }
-

@@ -121,6 +121,7 @@ export class UsageRepository {
         records.map((r) => r.occurredAt.toISOString()),
         recordedAt,
       ],
+      'usage_insert_new',
     );
     return rows.map(toUsageRecord);
   }
@@ -147,7 +148,8 @@ export class UsageRepository {
     em: EntityManager,
   ): Promise<void> {
     if (rollups.length === 0) return;
-    await em.query(
+    await sqlRows(
+      em,
       `INSERT INTO usage_daily AS d (account_id, day, model, requests, charged, skipped, input_tokens, output_tokens,
          images, charge)
        SELECT v.account_id, ($10::timestamptz AT TIME ZONE 'UTC')::date, v.model, v.requests, v.charged, v.skipped,
@@ -176,6 +178,7 @@ export class UsageRepository {
         rollups.map((r) => r.charge.toFixed()),
         bookedAt,
       ],
+      'usage_daily_add',
     );
   }
 }

@@ -22,7 +22,8 @@ export class AllExceptionsFilter implements ExceptionFilter {
       const fields = [...new Set(details.map((d) => d.field))];
       body.error = { ...body.error, message: `invalid fields: ${fields.join(', ')}`, details: dedupe(details) };
     }
-    if (status >= 500) {
+    // Coded domain errors (e.g. 503 payments_not_configured) are answers, not faults.
+    if (status >= 500 && !(exception instanceof DomainError)) {
       const err = exception instanceof Error ? exception : new Error(String(exception));
       this.logger.error(`${err.name}: ${err.message}`, err.stack);
     }

@@ -24,20 +24,32 @@ export class CreateTokenDto {
   @MaxLength(200)
   name!: string;
 
-  @ApiPropertyOptional({ example: 'default', description: 'Group name; omitted: the default group' })
+  @ApiPropertyOptional({
+    example: 'default',
+    description: 'Group name; omitted: the default group',
+  })
   @IsOptional()
   @IsString()
   @Matches(GROUP_NAME, { message: 'group must match ^[A-Za-z0-9_-]{1,64}$' })
   group?: string;
 
-  @ApiPropertyOptional({ type: String, nullable: true, description: 'ISO-8601, in the future; null: never' })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description: 'ISO-8601, in the future; null: never',
+  })
   @IsOptional()
   @ValidateIf((_, v) => v !== null)
   @IsISO8601({ strict: true })
   @IsNotPast(0, { message: 'expiresAt must be in the future' })
   expiresAt?: string | null;
 
-  @ApiPropertyOptional({ type: String, nullable: true, example: '50.00', description: 'USD; null: unlimited' })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    example: '50.00',
+    description: 'USD; null: unlimited',
+  })
   @IsOptional()
   @ValidateIf((_, v) => v !== null)
   @IsDecimalString(SPEND_LIMIT)
