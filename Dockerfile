@@ -6,6 +6,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY migrations ./migrations
 COPY bench ./bench
+COPY faults ./faults
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim

@@ -21,6 +21,7 @@ import { Checker, closedLoop, HttpClient, Job, LoadResult, openLoop } from './li
 import { PgbenchResult, preparePgbenchDatabase, runPgbench } from './lib/pgbench.js';
 import { RunningService, startService } from './lib/service.js';
 import { LatencySummary, mapLimit, round, sleep, summarize } from './lib/stats.js';
+import { statementBench, type StatementBenchResult } from './statement-bench.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const ROOT = resolve(HERE, '..', '..');
@@ -578,6 +579,19 @@ async function main(): Promise<number> {
         `balances not verified: ${charges.size} distinct charges seen (${[...charges].join(', ')})`,
       );
     }
+    // (6) a month's statement for an account with 1,000,000 usage events
+    let statement: StatementBenchResult | null = null;
+    if (process.env.BENCH_SKIP_STATEMENT !== '1') {
+      log('(6) statement: 1,000,000 usage events in one account, then its month statement timed');
+      statement = await statementBench({
+        pgUrl: dbs.serviceUrl,
+        baseUrl: `http://127.0.0.1:${svc.port}`,
+        adminKey,
+      });
+      log(
+        `  → p50 ${fmtMs(statement.p50Ms)} ms, max ${fmtMs(statement.maxMs)} ms over ${statement.runs} runs (${fmtInt(statement.events)} events)`,
+      );
+    }
     const rssFinal = rssMiB(svc.pid);
 
     // ---- report ----------------------------------------------------------------------------
@@ -627,6 +641,10 @@ async function main(): Promise<number> {
       table(rows),
       '',
       table(pgRows),
+      '',
+      statement
+        ? `Statement of a month with ${fmtInt(statement.events)} usage events: p50 ${fmtMs(statement.p50Ms)} ms, max ${fmtMs(statement.maxMs)} ms over ${statement.runs} runs (target < 300 ms: ${statement.maxMs < 300 ? 'yes' : 'NO'})`
+        : 'Statement bench skipped (BENCH_SKIP_STATEMENT=1)',
       '',
       'CPU during each scenario (% of one core):',
       ...scenarios.map((s) => `  ${s.name}: ${fmtCpu(s.cpu)}`),
@@ -680,6 +698,7 @@ async function main(): Promise<number> {
           pgbench: pgbenchRuns,
           rssMiB: { ...rss, final: rssFinal },
           verify,
+          statement,
           failures,
         },
         null,
