@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import type { Decimal } from 'decimal.js';
 import { money } from '../common/money/money.js';
-import { BookedEntry, BookEntry, Booking, LedgerEntryType } from './ledger.types.js';
+import { BookedEntry, BookEntry, LedgerEntryType } from './ledger.types.js';
 import { sqlRows } from '../database/sql.js';
 
 interface EntryRow {
@@ -51,26 +51,6 @@ export class LedgerRepository {
       [e.accountId, e.amount.toFixed(), e.type, e.description, e.reference],
     );
     return rows[0] ? toBookedEntry(rows[0]) : null;
-  }
-
-  /**
-   * Locks the accounts in id order (so two batches touching the same accounts cannot
-   * deadlock) and returns their balances. Must run inside a transaction. NO KEY UPDATE, like
-   * the UPDATE that follows, so the KEY SHARE locks that foreign keys to accounts take
-   * (usage events, ledger entries of other transactions) do not block it crosswise.
-   */
-  async lockBalances(accountIds: string[], em: EntityManager): Promise<Booking> {
-    // clock_timestamp() is read as each row comes out of its lock; the latest of them is a
-    // moment after every lock was taken, which dates everything this transaction books.
-    const rows = await sqlRows<{ id: string; balance: string; at: string }>(
-      em,
-      `SELECT l.id, l.balance, clock_timestamp()::text AS at
-       FROM (SELECT id, balance FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE) l`,
-      [accountIds],
-      'ledger_lock_balances',
-    );
-    const bookedAt = rows.reduce((latest, r) => (r.at > latest ? r.at : latest), '');
-    return { balances: new Map(rows.map((r) => [r.id, money(r.balance)])), bookedAt };
   }
 
   /**

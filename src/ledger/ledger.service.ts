@@ -18,19 +18,11 @@ export class LedgerService {
   }
 
   /**
-   * Locks the accounts (in id order, so concurrent bookings cannot deadlock) for the rest of
-   * the caller's transaction, before it writes anything that the booking must be dated with.
-   */
-  async lockAccounts(accountIds: string[], em: EntityManager): Promise<Booking> {
-    const ids = [...new Set(accountIds)].sort();
-    const booking = await this.repo.lockBalances(ids, em);
-    if (booking.balances.size !== ids.length) throw notFound('account');
-    return booking;
-  }
-
-  /**
-   * Books entries on accounts locked by `lockAccounts` in the same transaction: each entry's
-   * balance_after is the running balance in input order, all dated `booking.bookedAt`.
+   * Books entries on accounts the caller locked (FOR NO KEY UPDATE, in id order) earlier in
+   * the same transaction, reading their balances into `booking`: each entry's balance_after
+   * is the running balance in input order, all dated `booking.bookedAt`. The statement checks
+   * the database's new balances against that running balance, so a caller that did not lock
+   * gets a rolled-back transaction, not a wrong chain.
    */
   async bookMany(entries: BookEntry[], booking: Booking, em: EntityManager): Promise<void> {
     if (entries.length === 0) return;

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Decimal } from 'decimal.js';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { money } from '../common/money/money.js';
 import { CursorKey } from '../common/pagination/pagination.js';
 import { sqlRows } from '../database/sql.js';
@@ -219,47 +219,4 @@ export class TokensRepository {
       modelPriced: r.model_priced,
     };
   }
-
-  /** Account, group and current group ratio of each token: what pricing needs. */
-  async ratingContext(tokenIds: string[]): Promise<Map<string, RatingContext>> {
-    const rows = await sqlRows<{
-      id: string;
-      account_id: string;
-      group_name: string;
-      ratio: string;
-    }>(
-      this.ds,
-      `SELECT t.id, t.account_id, t.group_name, g.ratio FROM api_tokens t JOIN groups g ON g.name = t.group_name
-       WHERE t.id = ANY($1::uuid[])`,
-      [tokenIds],
-    );
-    return new Map(
-      rows.map((r) => [
-        r.id,
-        { tokenId: r.id, accountId: r.account_id, group: r.group_name, ratio: money(r.ratio) },
-      ]),
-    );
-  }
-
-  /**
-   * Adds what the tokens spent and marks them used. Runs after the accounts are locked, so
-   * two transactions touching the same token (same account) never lock tokens crosswise.
-   */
-  async recordUse(spend: Map<string, Decimal>, em: EntityManager): Promise<void> {
-    const ids = [...spend.keys()].sort();
-    await sqlRows(
-      em,
-      `UPDATE api_tokens t SET spent = t.spent + v.amount, last_used_at = now()
-       FROM unnest($1::uuid[], $2::numeric[]) AS v(id, amount) WHERE t.id = v.id`,
-      [ids, ids.map((id) => spend.get(id)?.toFixed())],
-      'tokens_record_use',
-    );
-  }
-}
-
-export interface RatingContext {
-  tokenId: string;
-  accountId: string;
-  group: string;
-  ratio: Decimal;
 }

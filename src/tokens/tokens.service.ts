@@ -16,9 +16,7 @@ import {
   TokenWithKeyDto,
   UpdateTokenDto,
 } from './dto/token.dto.js';
-import { RatingContext, Token, TokensRepository } from './tokens.repository.js';
-import type { Decimal } from 'decimal.js';
-import type { EntityManager } from 'typeorm';
+import { Token, TokensRepository } from './tokens.repository.js';
 
 export const toTokenDto = (t: Token): TokenDto => ({
   id: t.id,
@@ -122,15 +120,6 @@ export class TokensService {
       ratio: formatRatio(f.ratio),
       balance: formatAmount(f.balance),
     };
-  }
-
-  ratingContext(tokenIds: string[]): Promise<Map<string, RatingContext>> {
-    return this.repo.ratingContext(tokenIds);
-  }
-
-  /** Inside the usage transaction: what each token spent, for its spend limit. */
-  recordUse(spend: Map<string, Decimal>, em: EntityManager): Promise<void> {
-    return this.repo.recordUse(spend, em);
   }
 
   /** 404 when the token does not exist, 403 when it belongs to another account. */

@@ -3,6 +3,7 @@ import type { Decimal } from 'decimal.js';
 import { DataSource, EntityManager } from 'typeorm';
 import { money } from '../common/money/money.js';
 import { sqlRows } from '../database/sql.js';
+import type { Booking } from '../ledger/ledger.types.js';
 import type { BreakdownLine, SkipReason } from '../pricing/pricing.js';
 
 export interface NewUsageRecord {
@@ -85,7 +86,54 @@ export class UsageRepository {
   constructor(@Inject(DataSource) private readonly ds: DataSource) {}
 
   /**
-   * Inserts every record whose request id is new, in one statement. A request id another
+   * Locks the accounts behind `tokenIds` (in account id order, so concurrent ingestions
+   * cannot deadlock) and reads what pricing needs: each token's account, group and current
+   * group ratio, the accounts' balances, and a booking time read after the locks.
+   */
+  async lockForUsage(
+    tokenIds: string[],
+    em: EntityManager,
+  ): Promise<{ contexts: Map<string, UsageContext>; booking: Booking }> {
+    const rows = await sqlRows<{
+      token_id: string;
+      account_id: string;
+      group_name: string;
+      ratio: string;
+      balance: string;
+      at: string;
+    }>(
+      em,
+      `SELECT l.token_id, l.account_id, l.group_name, l.ratio::text AS ratio, l.balance::text AS balance,
+              clock_timestamp()::text AS at
+       FROM (SELECT t.id AS token_id, t.account_id, t.group_name, g.ratio, a.balance
+             FROM api_tokens t JOIN groups g ON g.name = t.group_name JOIN accounts a ON a.id = t.account_id
+             WHERE t.id = ANY($1::uuid[])
+             ORDER BY a.id FOR NO KEY UPDATE OF a) l`,
+      [tokenIds],
+      'usage_lock_for_usage',
+    );
+    const contexts = new Map<string, UsageContext>();
+    const balances = new Map<string, Decimal>();
+    let bookedAt = '';
+    for (const r of rows) {
+      contexts.set(r.token_id, {
+        tokenId: r.token_id,
+        accountId: r.account_id,
+        group: r.group_name,
+        ratio: money(r.ratio),
+      });
+      balances.set(r.account_id, money(r.balance));
+      // Read as each row leaves its lock: the latest is after every lock was taken.
+      if (r.at > bookedAt) bookedAt = r.at;
+    }
+    if (!bookedAt)
+      bookedAt = (await sqlRows<{ at: string }>(em, `SELECT clock_timestamp()::text AS at`))[0].at;
+    return { contexts, booking: { balances, bookedAt } };
+  }
+
+  /**
+   * Inserts every record whose request id is new, and in the same statement adds what the
+   * new ones spent to their tokens and to today's per-model roll-ups. A request id another
    * transaction is inserting right now makes this wait for it, then skips it: the unique
    * key, not a check in code, decides which delivery is the one that counts.
    */
@@ -96,13 +144,39 @@ export class UsageRepository {
   ): Promise<UsageRecord[]> {
     const rows = await sqlRows<UsageRow>(
       em,
-      `INSERT INTO usage_events (request_id, request_hash, account_id, token_id, model, outcome, reason, charge,
-         group_name, ratio, price_version_id, price_version, breakdown, event, occurred_at, recorded_at)
-       SELECT v.*, $16::timestamptz FROM unnest($1::varchar[], $2::char(64)[], $3::uuid[], $4::uuid[], $5::varchar[], $6::varchar[],
-         $7::varchar[], $8::numeric[], $9::varchar[], $10::numeric[], $11::bigint[], $12::int[], $13::jsonb[],
-         $14::jsonb[], $15::timestamptz[]) AS v
-       ON CONFLICT (request_id) DO NOTHING
-       RETURNING ${COLUMNS}`,
+      `WITH ins AS (
+         INSERT INTO usage_events (request_id, request_hash, account_id, token_id, model, outcome, reason, charge,
+           group_name, ratio, price_version_id, price_version, breakdown, event, occurred_at, recorded_at)
+         SELECT v.*, $16::timestamptz FROM unnest($1::varchar[], $2::char(64)[], $3::uuid[], $4::uuid[], $5::varchar[],
+           $6::varchar[], $7::varchar[], $8::numeric[], $9::varchar[], $10::numeric[], $11::bigint[], $12::int[],
+           $13::jsonb[], $14::jsonb[], $15::timestamptz[]) AS v
+         ON CONFLICT (request_id) DO NOTHING
+         RETURNING ${COLUMNS}, event
+       ), spend AS (
+         -- The tokens' accounts are locked by this transaction, so nobody else updates them.
+         UPDATE api_tokens t SET spent = t.spent + s.amount, last_used_at = $16::timestamptz
+         FROM (SELECT token_id, SUM(charge) AS amount FROM ins GROUP BY token_id) s
+         WHERE t.id = s.token_id
+       ), daily AS (
+         INSERT INTO usage_daily AS d (account_id, day, model, requests, charged, skipped, input_tokens,
+           output_tokens, images, charge)
+         SELECT account_id, ($16::timestamptz AT TIME ZONE 'UTC')::date, model, COUNT(*),
+                COUNT(*) FILTER (WHERE outcome = 'charged'), COUNT(*) FILTER (WHERE outcome = 'skipped'),
+                COALESCE(SUM((event -> 'usage' ->> 'inputTokens')::bigint), 0),
+                COALESCE(SUM((event -> 'usage' ->> 'outputTokens')::bigint), 0),
+                COALESCE(SUM(CASE WHEN outcome = 'charged' THEN COALESCE((event ->> 'images')::bigint, 1) ELSE 0 END), 0),
+                SUM(charge)
+         FROM ins GROUP BY account_id, model
+         ON CONFLICT (account_id, day, model) DO UPDATE SET
+           requests = d.requests + EXCLUDED.requests,
+           charged = d.charged + EXCLUDED.charged,
+           skipped = d.skipped + EXCLUDED.skipped,
+           input_tokens = d.input_tokens + EXCLUDED.input_tokens,
+           output_tokens = d.output_tokens + EXCLUDED.output_tokens,
+           images = d.images + EXCLUDED.images,
+           charge = d.charge + EXCLUDED.charge
+       )
+       SELECT ${COLUMNS} FROM ins`,
       [
         records.map((r) => r.requestId),
         records.map((r) => r.requestHash),
@@ -137,60 +211,11 @@ export class UsageRepository {
     );
     return rows.map(toUsageRecord);
   }
-
-  /**
-   * Adds this transaction's new events to the per-day, per-model roll-ups that statements
-   * read. Same transaction and same booking time as the ledger entries, so they always agree.
-   */
-  async addToDailyRollups(
-    rollups: DailyRollup[],
-    bookedAt: string,
-    em: EntityManager,
-  ): Promise<void> {
-    if (rollups.length === 0) return;
-    await sqlRows(
-      em,
-      `INSERT INTO usage_daily AS d (account_id, day, model, requests, charged, skipped, input_tokens, output_tokens,
-         images, charge)
-       SELECT v.account_id, ($10::timestamptz AT TIME ZONE 'UTC')::date, v.model, v.requests, v.charged, v.skipped,
-              v.input_tokens, v.output_tokens, v.images, v.charge
-       FROM unnest($1::uuid[], $2::varchar[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[],
-                   $8::bigint[], $9::numeric[])
-         AS v(account_id, model, requests, charged, skipped, input_tokens, output_tokens, images, charge)
-       ORDER BY v.account_id, v.model
-       ON CONFLICT (account_id, day, model) DO UPDATE SET
-         requests = d.requests + EXCLUDED.requests,
-         charged = d.charged + EXCLUDED.charged,
-         skipped = d.skipped + EXCLUDED.skipped,
-         input_tokens = d.input_tokens + EXCLUDED.input_tokens,
-         output_tokens = d.output_tokens + EXCLUDED.output_tokens,
-         images = d.images + EXCLUDED.images,
-         charge = d.charge + EXCLUDED.charge`,
-      [
-        rollups.map((r) => r.accountId),
-        rollups.map((r) => r.model),
-        rollups.map((r) => String(r.requests)),
-        rollups.map((r) => String(r.charged)),
-        rollups.map((r) => String(r.skipped)),
-        rollups.map((r) => String(r.inputTokens)),
-        rollups.map((r) => String(r.outputTokens)),
-        rollups.map((r) => String(r.images)),
-        rollups.map((r) => r.charge.toFixed()),
-        bookedAt,
-      ],
-      'usage_daily_add',
-    );
-  }
 }
 
-export interface DailyRollup {
+export interface UsageContext {
+  tokenId: string;
   accountId: string;
-  model: string;
-  requests: number;
-  charged: number;
-  skipped: number;
-  inputTokens: number;
-  outputTokens: number;
-  images: number;
-  charge: Decimal;
+  group: string;
+  ratio: Decimal;
 }
