@@ -24,7 +24,7 @@ export const databaseConfig = registerAs(
   'database',
   (): DatabaseConfig => ({
     url: process.env.DATABASE_URL ?? '',
-    poolSize: Number.parseInt(process.env.DB_POOL_SIZE || '20', 10),
+    poolSize: Number.parseInt(process.env.DB_POOL_SIZE || '24', 10),
   }),
 );
 

@@ -3,6 +3,7 @@ import { Foundation1763700000000 } from '../../migrations/1763700000000-foundati
 import { UsageEvents1763800000000 } from '../../migrations/1763800000000-usage-events.js';
 import { Payments1763900000000 } from '../../migrations/1763900000000-payments.js';
 import { Statements1764000000000 } from '../../migrations/1764000000000-statements.js';
+import { UsageEventsLean1764300000000 } from '../../migrations/1764300000000-usage-events-lean.js';
 
 /** Migrations in the order they run; listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS = [
@@ -10,6 +11,7 @@ export const MIGRATIONS = [
   UsageEvents1763800000000,
   Payments1763900000000,
   Statements1764000000000,
+  UsageEventsLean1764300000000,
 ];
 
 export function dataSourceOptions(url: string, poolSize = 20): DataSourceOptions {
