@@ -7,6 +7,7 @@ COPY src ./src
 COPY migrations ./migrations
 COPY bench ./bench
 COPY faults ./faults
+COPY tools ./tools
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
