@@ -2,7 +2,9 @@ import { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter.js';
+import { RequestHygieneInterceptor } from './common/http/request-hygiene.interceptor.js';
 import { createValidationPipe } from './common/http/validation.js';
+import { Reflector } from '@nestjs/core';
 
 /** Largest JSON body accepted: a 1,000-event batch fits with room to spare. */
 export const BODY_LIMIT = '2mb';
@@ -12,6 +14,7 @@ export function configureApp(app: INestApplication): void {
   const express = app as NestExpressApplication;
   express.useBodyParser('json', { limit: BODY_LIMIT });
   express.disable('x-powered-by');
+  app.useGlobalInterceptors(new RequestHygieneInterceptor(app.get(Reflector)));
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new AllExceptionsFilter());
 

@@ -50,7 +50,7 @@ export class AccountsService {
   }
 
   async list(limit = DEFAULT_LIMIT, cursor?: string): Promise<Page<AccountDto>> {
-    const rows = await this.repo.listPage(limit, decodeCursor(cursor, 2));
+    const rows = await this.repo.listPage(limit, decodeCursor(cursor, ['timestamp', 'uuid']));
     return toPage(rows, limit, (a) => [a.cursorAt, a.id], toAccountDto);
   }
 

@@ -17,7 +17,10 @@ export class CatalogController {
 
   @Get('models')
   @AnyRole()
-  @ApiOkResponse({ type: ModelListDto, description: 'The price in force now for every priced model' })
+  @ApiOkResponse({
+    type: ModelListDto,
+    description: 'The price in force now for every priced model',
+  })
   async list(): Promise<ModelListDto> {
     return { data: (await this.catalog.listCurrent()).map(toPriceVersionDto) };
   }
@@ -32,7 +35,10 @@ export class CatalogController {
   @Get('admin/models/:model/versions')
   @Roles('admin')
   @ApiOkResponse({ type: PriceVersionPageDto, description: 'Every version, newest first' })
-  versions(@Param('model') model: string, @Query() q: ListQueryDto): Promise<Page<PriceVersionDto>> {
+  versions(
+    @Param('model') model: string,
+    @Query() q: ListQueryDto,
+  ): Promise<Page<PriceVersionDto>> {
     return this.catalog.listVersions(model, q.limit, q.cursor);
   }
 }

@@ -94,9 +94,12 @@ export class CatalogRepository {
    * PUTs so version numbers are dense; the (model, version) unique key backs that up.
    */
   async appendVersion(p: NewPriceVersion, em: EntityManager): Promise<CatalogPrice> {
-    await em.query(`INSERT INTO models (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`, [p.model]);
+    await em.query(`INSERT INTO models (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`, [
+      p.model,
+    ]);
     await em.query(`SELECT name FROM models WHERE name = $1 FOR UPDATE`, [p.model]);
-    const rows = await sqlRows<PriceRow>(em, 
+    const rows = await sqlRows<PriceRow>(
+      em,
       `INSERT INTO price_versions (model, version, mode, input_text, input_image, cached_input, output_text,
          output_image, partial_image_output_tokens, per_request, per_image, reference_prices, effective_from)
        SELECT $1::varchar, COALESCE(MAX(version), 0) + 1, $2::varchar, $3::numeric, $4::numeric, $5::numeric,
@@ -124,7 +127,8 @@ export class CatalogRepository {
 
   /** The version in force now for each model: the latest effective_from not in the future. */
   async listCurrent(): Promise<CatalogPrice[]> {
-    const rows = await sqlRows<PriceRow>(this.ds, 
+    const rows = await sqlRows<PriceRow>(
+      this.ds,
       `SELECT DISTINCT ON (model) ${PRICE_COLUMNS} FROM price_versions
        WHERE effective_from <= now() ORDER BY model, effective_from DESC, version DESC`,
     );
@@ -141,8 +145,12 @@ export class CatalogRepository {
     return new Map(rows.map((r) => [r.model, toCatalogPrice(r)]));
   }
 
-  async findCurrent(model: string, em: EntityManager = this.ds.manager): Promise<CatalogPrice | null> {
-    const rows = await sqlRows<PriceRow>(em, 
+  async findCurrent(
+    model: string,
+    em: EntityManager = this.ds.manager,
+  ): Promise<CatalogPrice | null> {
+    const rows = await sqlRows<PriceRow>(
+      em,
       `SELECT ${PRICE_COLUMNS} FROM price_versions WHERE model = $1 AND effective_from <= now()
        ORDER BY effective_from DESC, version DESC LIMIT 1`,
       [model],
@@ -150,8 +158,13 @@ export class CatalogRepository {
     return rows[0] ? toCatalogPrice(rows[0]) : null;
   }
 
-  async listVersions(model: string, limit: number, beforeVersion: number | null): Promise<CatalogPrice[]> {
-    const rows = await sqlRows<PriceRow>(this.ds, 
+  async listVersions(
+    model: string,
+    limit: number,
+    beforeVersion: number | null,
+  ): Promise<CatalogPrice[]> {
+    const rows = await sqlRows<PriceRow>(
+      this.ds,
       `SELECT ${PRICE_COLUMNS} FROM price_versions WHERE model = $1 AND ($2::int IS NULL OR version < $2)
        ORDER BY version DESC LIMIT $3`,
       [model, beforeVersion, limit + 1],
@@ -166,7 +179,8 @@ export class CatalogRepository {
 
   /** Names of the models among `models` that have a price in force now. */
   async pricedModels(models: string[]): Promise<Set<string>> {
-    const rows = await sqlRows<{ model: string }>(this.ds, 
+    const rows = await sqlRows<{ model: string }>(
+      this.ds,
       `SELECT DISTINCT model FROM price_versions WHERE model = ANY($1::text[]) AND effective_from <= now()`,
       [models],
     );

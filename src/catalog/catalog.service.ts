@@ -7,14 +7,24 @@ import { seedOnce } from '../database/seed.js';
 import { CatalogPrice, CatalogRepository, NewPriceVersion } from './catalog.repository.js';
 import { MODEL_NAME, PriceVersionDto, PutPriceDto } from './dto/price.dto.js';
 
-const TOKEN_FIELDS = ['inputText', 'inputImage', 'cachedInput', 'outputText', 'outputImage'] as const;
+const TOKEN_FIELDS = [
+  'inputText',
+  'inputImage',
+  'cachedInput',
+  'outputText',
+  'outputImage',
+] as const;
 
 export function toPriceVersionDto(p: CatalogPrice): PriceVersionDto {
   const dto: PriceVersionDto = {
     model: p.model,
     version: p.version,
     mode: p.mode,
-    referencePrices: p.referencePrices.map((r) => ({ size: r.size, quality: r.quality, price: formatExact(r.price) })),
+    referencePrices: p.referencePrices.map((r) => ({
+      size: r.size,
+      quality: r.quality,
+      price: formatExact(r.price),
+    })),
     effectiveFrom: p.effectiveFrom.toISOString(),
     createdAt: p.createdAt.toISOString(),
   };
@@ -94,31 +104,51 @@ export class CatalogService implements OnModuleInit {
   async putPrice(model: string, dto: PutPriceDto): Promise<CatalogPrice> {
     const details = this.checkPrice(model, dto);
     if (details.length > 0) {
-      throw new DomainError('validation_failed', `invalid fields: ${details.map((d) => d.field).join(', ')}`, details);
+      throw new DomainError(
+        'validation_failed',
+        `invalid fields: ${details.map((d) => d.field).join(', ')}`,
+        details,
+      );
     }
     return this.ds.transaction((em) => this.repo.appendVersion({ ...dto, model }, em));
   }
 
-  async listVersions(model: string, limit = DEFAULT_LIMIT, cursor?: string): Promise<Page<PriceVersionDto>> {
-    const after = decodeCursor(cursor, 1);
+  async listVersions(
+    model: string,
+    limit = DEFAULT_LIMIT,
+    cursor?: string,
+  ): Promise<Page<PriceVersionDto>> {
+    const after = decodeCursor(cursor, ['int']);
     const before = after ? Number.parseInt(after[0], 10) : null;
     if (before !== null && !Number.isSafeInteger(before)) throw notFound('cursor');
     const rows = await this.repo.listVersions(model, limit, before);
-    if (rows.length === 0 && before === null && !(await this.repo.modelExists(model))) throw notFound(`model ${model}`);
+    if (rows.length === 0 && before === null && !(await this.repo.modelExists(model)))
+      throw notFound(`model ${model}`);
     return toPage(rows, limit, (p) => [String(p.version)], toPriceVersionDto);
   }
 
   /** Rules across fields the DTO cannot express: a price that cannot be right, duplicates. */
   private checkPrice(model: string, dto: PutPriceDto): ErrorDetail[] {
     const details: ErrorDetail[] = [];
-    if (!MODEL_NAME.test(model)) details.push({ field: 'model', message: 'model must match ^[A-Za-z0-9._:-]{1,128}$' });
-    if (dto.mode === 'tokens' && TOKEN_FIELDS.every((f) => dto[f] !== undefined && money(dto[f]).isZero())) {
-      details.push({ field: 'inputText', message: 'a tokens price cannot be zero for every kind of token' });
+    if (!MODEL_NAME.test(model))
+      details.push({ field: 'model', message: 'model must match ^[A-Za-z0-9._:-]{1,128}$' });
+    if (
+      dto.mode === 'tokens' &&
+      TOKEN_FIELDS.every((f) => dto[f] !== undefined && money(dto[f]).isZero())
+    ) {
+      details.push({
+        field: 'inputText',
+        message: 'a tokens price cannot be zero for every kind of token',
+      });
     }
     const seen = new Set<string>();
     for (const [i, r] of (dto.referencePrices ?? []).entries()) {
       const k = `${r.size}/${r.quality}`;
-      if (seen.has(k)) details.push({ field: `referencePrices.${i}`, message: `duplicate reference price for ${k}` });
+      if (seen.has(k))
+        details.push({
+          field: `referencePrices.${i}`,
+          message: `duplicate reference price for ${k}`,
+        });
       seen.add(k);
     }
     return details;

@@ -44,7 +44,7 @@ export class GroupsService implements OnModuleInit {
   }
 
   async list(limit = DEFAULT_LIMIT, cursor?: string): Promise<Page<GroupDto>> {
-    const rows = await this.repo.listPage(limit, decodeCursor(cursor, 2));
+    const rows = await this.repo.listPage(limit, decodeCursor(cursor, ['timestamp', 'name']));
     return toPage(rows, limit, (g) => [g.cursorAt, g.name], toGroupDto);
   }
 

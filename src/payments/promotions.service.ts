@@ -55,7 +55,7 @@ export class PromotionsService implements OnModuleInit {
   }
 
   async list(limit = DEFAULT_LIMIT, cursor?: string): Promise<Page<PromotionDto>> {
-    const rows = await this.repo.listPage(limit, decodeCursor(cursor, 2));
+    const rows = await this.repo.listPage(limit, decodeCursor(cursor, ['timestamp', 'uuid']));
     return toPage(rows, limit, (p) => [p.cursorAt, p.id], toPromotionDto);
   }
 

@@ -117,7 +117,7 @@ export class TopUpsService {
   }
 
   async list(accountId: string, limit = DEFAULT_LIMIT, cursor?: string): Promise<Page<TopUpDto>> {
-    const rows = await this.repo.listPage(accountId, limit, decodeCursor(cursor, 2));
+    const rows = await this.repo.listPage(accountId, limit, decodeCursor(cursor, ['timestamp', 'uuid']));
     return toPage(rows, limit, (t) => [t.cursorAt, t.id], toTopUpDto);
   }
 

@@ -29,7 +29,7 @@ export class StatementsService {
     cursor?: string,
   ): Promise<Page<LedgerEntryDto>> {
     await this.accounts.get(accountId);
-    const after = decodeCursor(cursor, 1);
+    const after = decodeCursor(cursor, ['int']);
     if (after && !LEDGER_ID.test(after[0])) {
       throw invalid('cursor', 'is not a cursor this list returned');
     }

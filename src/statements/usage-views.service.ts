@@ -138,7 +138,7 @@ function toFilter(accountId: string, q: UsageExportQueryDto): UsageFilter {
 const encodeUsageCursor = (u: UsageItem): string => encodeCursor([u.cursorAt, u.id]);
 
 function decodeUsageCursor(cursor: string | undefined): UsageCursor | null {
-  const key = decodeCursor(cursor, 2);
+  const key = decodeCursor(cursor, ['text', 'int']);
   if (!key) return null;
   const at = parseInstant(key[0]);
   if (!at || !EVENT_ID.test(key[1])) throw invalid('cursor', 'is not a cursor this list returned');

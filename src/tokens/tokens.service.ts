@@ -69,7 +69,7 @@ export class TokensService {
 
   async list(accountId: string, limit = DEFAULT_LIMIT, cursor?: string): Promise<Page<TokenDto>> {
     await this.accounts.get(accountId);
-    const rows = await this.repo.listPage(accountId, limit, decodeCursor(cursor, 2));
+    const rows = await this.repo.listPage(accountId, limit, decodeCursor(cursor, ['timestamp', 'uuid']));
     return toPage(rows, limit, (t) => [t.cursorAt, t.id], toTokenDto);
   }
 

@@ -5,19 +5,31 @@ import {
   IsArray,
   IsIn,
   IsISO8601,
+  IsObject,
   IsOptional,
   IsString,
   Matches,
   ValidateNested,
 } from 'class-validator';
-import { BelongsTo, IsDecimalString, IsIntInRange, IsNotPast } from '../../common/http/validation.js';
+import {
+  BelongsTo,
+  IsDecimalString,
+  IsIntInRange,
+  IsNotPast,
+} from '../../common/http/validation.js';
 
 export const BILLING_MODES = ['tokens', 'per_request', 'per_image'] as const;
 export type BillingMode = (typeof BILLING_MODES)[number];
 export const MODEL_NAME = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const TOKEN_PRICE = { min: '0', max: '1000000', maxScale: 10, allowUndefined: true };
-const FLAT_PRICE = { min: '0', minExclusive: true, max: '1000000', maxScale: 10, allowUndefined: true };
+const FLAT_PRICE = {
+  min: '0',
+  minExclusive: true,
+  max: '1000000',
+  maxScale: 10,
+  allowUndefined: true,
+};
 
 export class ReferencePriceDto {
   @ApiProperty({ example: '1024x1024' })
@@ -59,17 +71,26 @@ export class PutPriceDto {
   @IsDecimalString(TOKEN_PRICE)
   outputText?: string;
 
-  @ApiPropertyOptional({ example: '30', description: 'tokens mode: USD per 1M output image tokens' })
+  @ApiPropertyOptional({
+    example: '30',
+    description: 'tokens mode: USD per 1M output image tokens',
+  })
   @BelongsTo('mode', ['tokens'], BILLING_MODES)
   @IsDecimalString(TOKEN_PRICE)
   outputImage?: string;
 
-  @ApiPropertyOptional({ example: 100, description: 'tokens mode: output image tokens added per streamed partial image' })
+  @ApiPropertyOptional({
+    example: 100,
+    description: 'tokens mode: output image tokens added per streamed partial image',
+  })
   @BelongsTo('mode', ['tokens'], BILLING_MODES)
   @IsIntInRange(0, 1000000, { allowUndefined: true })
   partialImageOutputTokens?: number;
 
-  @ApiPropertyOptional({ example: '0.03', description: 'per_request mode: USD per successful request' })
+  @ApiPropertyOptional({
+    example: '0.03',
+    description: 'per_request mode: USD per successful request',
+  })
   @BelongsTo('mode', ['per_request'], BILLING_MODES)
   @IsDecimalString(FLAT_PRICE)
   perRequest?: string;
@@ -79,10 +100,14 @@ export class PutPriceDto {
   @IsDecimalString(FLAT_PRICE)
   perImage?: string;
 
-  @ApiPropertyOptional({ type: [ReferencePriceDto], description: 'Per-image reference prices used for quotes' })
+  @ApiPropertyOptional({
+    type: [ReferencePriceDto],
+    description: 'Per-image reference prices used for quotes',
+  })
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(100)
+  @IsObject({ each: true })
   @ValidateNested({ each: true })
   @Type(() => ReferencePriceDto)
   referencePrices?: ReferencePriceDto[];
@@ -90,7 +115,9 @@ export class PutPriceDto {
   @ApiPropertyOptional({ description: 'ISO-8601; now or later. Omitted: effective at once' })
   @IsOptional()
   @IsISO8601({ strict: true })
-  @IsNotPast(60_000, { message: 'effectiveFrom must be now or later: charges already made keep their price' })
+  @IsNotPast(60_000, {
+    message: 'effectiveFrom must be now or later: charges already made keep their price',
+  })
   effectiveFrom?: string;
 }
 
@@ -102,7 +129,8 @@ export class ReferencePriceView {
 
 export class PriceVersionDto {
   @ApiProperty() model!: string;
-  @ApiProperty({ description: 'Version number, per model, recorded on every charge' }) version!: number;
+  @ApiProperty({ description: 'Version number, per model, recorded on every charge' })
+  version!: number;
   @ApiProperty({ enum: BILLING_MODES }) mode!: BillingMode;
   @ApiPropertyOptional() inputText?: string;
   @ApiPropertyOptional() inputImage?: string;

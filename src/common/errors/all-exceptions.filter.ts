@@ -20,7 +20,11 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (body.error.code === 'validation_failed' && req.headerErrors?.length) {
       const details = [...req.headerErrors, ...(body.error.details ?? [])];
       const fields = [...new Set(details.map((d) => d.field))];
-      body.error = { ...body.error, message: `invalid fields: ${fields.join(', ')}`, details: dedupe(details) };
+      body.error = {
+        ...body.error,
+        message: `invalid fields: ${fields.join(', ')}`,
+        details: dedupe(details),
+      };
     }
     // Coded domain errors (e.g. 503 payments_not_configured) are answers, not faults.
     if (status >= 500 && !(exception instanceof DomainError)) {
@@ -44,9 +48,30 @@ export class AllExceptionsFilter implements ExceptionFilter {
       if (cause instanceof SyntaxError || cause?.type === 'entity.parse.failed') {
         return this.simple('invalid_json', 'request body is not valid JSON');
       }
-      if (exception.getStatus() === 413) return this.simple('payload_too_large', 'request body is too large');
-    }
-    if (exception instanceof HttpException) {
+      if (exception.getStatus() === 413)
+        return this.simple('payload_too_large', 'request body is too large');
+      // Other framework 400s: a path that cannot be decoded, a body in an encoding or charset
+      // we do not read. Name what was wrong, as every 400 does.
+      if (exception.getStatus() === 400 || exception.getStatus() === 415) {
+        const field =
+          cause instanceof URIError
+            ? 'path'
+            : cause?.type === 'encoding.unsupported' || cause?.type === 'charset.unsupported'
+              ? 'Content-Type'
+              : 'body';
+        const message =
+          cause instanceof URIError ? 'the path is not validly percent-encoded' : exception.message;
+        return [
+          400,
+          {
+            error: {
+              code: 'validation_failed',
+              message: `${field}: ${message}`,
+              details: [{ field, message }],
+            },
+          },
+        ];
+      }
       const status = exception.getStatus();
       const code = codeForStatus(status);
       const message = status === 404 ? 'route not found' : exception.message;

@@ -8,7 +8,8 @@ export type ErrorCode =
   | 'conflict'
   | 'idempotency_conflict'
   | 'payments_not_configured'
-  | 'service_unavailable';
+  | 'service_unavailable'
+  | 'internal_error';
 
 export interface ErrorDetail {
   field: string;
@@ -27,7 +28,8 @@ export class DomainError extends Error {
   }
 }
 
-export const notFound = (what: string): DomainError => new DomainError('not_found', `${what} not found`);
+export const notFound = (what: string): DomainError =>
+  new DomainError('not_found', `${what} not found`);
 export const conflict = (message: string): DomainError => new DomainError('conflict', message);
 export const invalid = (field: string, message: string): DomainError =>
   new DomainError('validation_failed', `${field}: ${message}`, [{ field, message }]);
@@ -51,12 +53,18 @@ export function statusOf(code: ErrorCode): number {
     case 'payments_not_configured':
     case 'service_unavailable':
       return 503;
+    case 'internal_error':
+      return 500;
   }
 }
 
 /** PostgreSQL unique_violation: the database says "already done / already taken". */
 export function isUniqueViolation(err: unknown, constraint?: string): boolean {
-  const e = err as { code?: string; constraint?: string; driverError?: { code?: string; constraint?: string } };
+  const e = err as {
+    code?: string;
+    constraint?: string;
+    driverError?: { code?: string; constraint?: string };
+  };
   const code = e?.code ?? e?.driverError?.code;
   const name = e?.constraint ?? e?.driverError?.constraint;
   return code === '23505' && (constraint === undefined || name === constraint);

@@ -46,7 +46,10 @@ export interface DecimalStringOptions {
 /**
  * A decimal string ("0.035062"), never a JSON number, checked with Decimal math only.
  */
-export function IsDecimalString(opts: DecimalStringOptions = {}, validationOptions?: ValidationOptions) {
+export function IsDecimalString(
+  opts: DecimalStringOptions = {},
+  validationOptions?: ValidationOptions,
+) {
   return function (object: object, propertyName: string): void {
     registerDecorator({
       name: 'isDecimalString',
@@ -68,9 +71,11 @@ export function IsDecimalString(opts: DecimalStringOptions = {}, validationOptio
         },
         defaultMessage(): string {
           const parts = ['must be a decimal string such as "1.25"'];
-          if (opts.min !== undefined) parts.push(`${opts.minExclusive ? 'greater than' : 'at least'} ${opts.min}`);
+          if (opts.min !== undefined)
+            parts.push(`${opts.minExclusive ? 'greater than' : 'at least'} ${opts.min}`);
           if (opts.max !== undefined) parts.push(`at most ${opts.max}`);
-          if (opts.maxScale !== undefined) parts.push(`with at most ${opts.maxScale} decimal places`);
+          if (opts.maxScale !== undefined)
+            parts.push(`with at most ${opts.maxScale} decimal places`);
           return `${propertyName} ${parts.join(', ')}`;
         },
       },
@@ -93,7 +98,9 @@ export function IsNotPast(toleranceMs: number, validationOptions?: ValidationOpt
           return Number.isNaN(at) || at > Date.now() - toleranceMs;
         },
         defaultMessage(): string {
-          return toleranceMs > 0 ? `${propertyName} must be now or later` : `${propertyName} must be in the future`;
+          return toleranceMs > 0
+            ? `${propertyName} must be now or later`
+            : `${propertyName} must be in the future`;
         },
       },
     });
@@ -144,7 +151,9 @@ export function IsIntInRange(min: number, max: number, opts: { allowUndefined?: 
       validator: {
         validate(value: unknown): boolean {
           if (value === undefined && opts.allowUndefined) return true;
-          return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
+          return (
+            typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max
+          );
         },
         defaultMessage(): string {
           return `${propertyName} must be an integer from ${min} to ${max}`;

@@ -13,7 +13,11 @@ export const REDACT = [
 ];
 
 export function createPino(level: string): Pino {
-  return pino({ level, redact: { paths: REDACT, censor: '[redacted]' }, base: { service: 'image-billing' } });
+  return pino({
+    level,
+    redact: { paths: REDACT, censor: '[redacted]' },
+    base: { service: 'image-billing' },
+  });
 }
 
 /** Request logs: method, path, status, time; no bodies (they carry keys and tokens). */
@@ -21,9 +25,14 @@ export function httpLogger(logger: Pino): RequestHandler {
   return pinoHttp({
     logger,
     quietReqLogger: true,
-    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+    customLogLevel: (_req, res, err) =>
+      err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
     serializers: {
-      req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: req.url }),
+      req: (req: { method: string; url: string; id: unknown }) => ({
+        id: req.id,
+        method: req.method,
+        url: req.url,
+      }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
     },
   });

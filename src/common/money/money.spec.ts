@@ -1,5 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
-import { formatAmount, formatExact, formatRatio, isDecimalString, money, toCentsHalfUp } from './money.js';
+import {
+  formatAmount,
+  formatExact,
+  formatRatio,
+  isDecimalString,
+  money,
+  toCentsHalfUp,
+} from './money.js';
 
 describe('money', () => {
   it.each([
@@ -37,10 +44,16 @@ describe('money', () => {
     expect(toCentsHalfUp(money(v)).toFixed(2)).toBe(cents);
   });
 
-  it.each([['1.25', true], ['-5.00', true], ['1e3', false], [' 1', false], ['1.', false], ['.5', false], ['NaN', false], [12, false]])(
-    'judges %p as a decimal string: %p',
-    (v, ok) => {
-      expect(isDecimalString(v)).toBe(ok);
-    },
-  );
+  it.each([
+    ['1.25', true],
+    ['-5.00', true],
+    ['1e3', false],
+    [' 1', false],
+    ['1.', false],
+    ['.5', false],
+    ['NaN', false],
+    [12, false],
+  ])('judges %p as a decimal string: %p', (v, ok) => {
+    expect(isDecimalString(v)).toBe(ok);
+  });
 });

@@ -4,7 +4,12 @@ import { Decimal } from 'decimal.js';
  * One Decimal constructor for all money math. 60 significant digits is far above anything a
  * NUMERIC(38,10) column holds, so no intermediate result is ever rounded by the library.
  */
-export const Money = Decimal.clone({ precision: 60, rounding: Decimal.ROUND_HALF_UP, toExpNeg: -100, toExpPos: 100 });
+export const Money = Decimal.clone({
+  precision: 60,
+  rounding: Decimal.ROUND_HALF_UP,
+  toExpNeg: -100,
+  toExpPos: 100,
+});
 export type Money = Decimal;
 
 /** Scale every stored charge and balance keeps (NUMERIC(38,10)). */

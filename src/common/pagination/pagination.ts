@@ -31,12 +31,33 @@ export function encodeCursor(key: CursorKey): string {
   return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
 }
 
-export function decodeCursor(cursor: string | undefined, arity: number): CursorKey | null {
+/** What each position of a keyset cursor holds, checked before it reaches SQL. */
+export type CursorKind = 'timestamp' | 'uuid' | 'int' | 'name' | 'text';
+
+const CURSOR_CHECKS: Record<CursorKind, (v: string) => boolean> = {
+  // PostgreSQL's timestamptz text, as the lists emit it (microseconds kept).
+  timestamp: (v) =>
+    /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([+-]\d{2}(:?\d{2})?|Z)?$/.test(v) &&
+    !Number.isNaN(Date.parse(v.replace(' ', 'T').replace(/([+-]\d{2})$/, '$1:00'))),
+  uuid: (v) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v),
+  int: (v) => /^\d{1,18}$/.test(v),
+  name: (v) => /^[A-Za-z0-9_-]{1,64}$/.test(v),
+  text: (v) => v.length <= 256,
+};
+
+export function decodeCursor(
+  cursor: string | undefined,
+  kinds: readonly CursorKind[],
+): CursorKey | null {
   if (cursor === undefined) return null;
   try {
     const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(parsed) && parsed.length === arity && parsed.every((v) => typeof v === 'string')) {
-      return parsed;
+    if (
+      Array.isArray(parsed) &&
+      parsed.length === kinds.length &&
+      parsed.every((v, i) => typeof v === 'string' && CURSOR_CHECKS[kinds[i]](v))
+    ) {
+      return parsed as string[];
     }
   } catch {
     // fall through
@@ -49,7 +70,12 @@ export const DEFAULT_LIMIT = 50;
 /**
  * Rows are fetched with limit + 1; the extra row only says whether another page exists.
  */
-export function toPage<R, T>(rows: R[], limit: number, key: (row: R) => CursorKey, map: (row: R) => T): Page<T> {
+export function toPage<R, T>(
+  rows: R[],
+  limit: number,
+  key: (row: R) => CursorKey,
+  map: (row: R) => T,
+): Page<T> {
   const more = rows.length > limit;
   const pageRows = more ? rows.slice(0, limit) : rows;
   const last = pageRows[pageRows.length - 1];
