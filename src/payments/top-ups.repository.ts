@@ -149,6 +149,16 @@ export class TopUpsRepository {
     return rows[0] ? toTopUp(rows[0]) : null;
   }
 
+  /** The top-up a Checkout Session was created for, if any (checkout_session_id is unique). */
+  async findIdBySession(sessionId: string, em: EntityManager): Promise<string | null> {
+    const rows = await sqlRows<{ id: string }>(
+      em,
+      `SELECT id FROM top_ups WHERE checkout_session_id = $1`,
+      [sessionId],
+    );
+    return rows[0]?.id ?? null;
+  }
+
   async listPage(accountId: string, limit: number, after: CursorKey | null): Promise<TopUp[]> {
     const rows = after
       ? await sqlRows<TopUpRow>(

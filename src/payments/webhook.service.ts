@@ -4,21 +4,14 @@ import type Stripe from 'stripe';
 import { DataSource, EntityManager } from 'typeorm';
 import { formatAmount } from '../common/money/money.js';
 import { LedgerService } from '../ledger/ledger.service.js';
+import { HANDLED_EVENT_TYPES, isHandledType, isStripeId } from './dto/stripe-event.dto.js';
 import { fromStripeCents, refundedCreditFor, toStripeCents } from './payments.math.js';
 import { StripeEventsRepository } from './stripe-events.repository.js';
 import { isUuid, TopUp, TopUpsRepository } from './top-ups.repository.js';
 
-/** The Stripe events that change a top-up; every other type is recorded and ignored. */
-export const HANDLED_EVENT_TYPES = [
-  'checkout.session.completed',
-  'checkout.session.async_payment_succeeded',
-  'checkout.session.async_payment_failed',
-  'checkout.session.expired',
-  'charge.refunded',
-] as const;
+export { HANDLED_EVENT_TYPES };
 type HandledEvent = Extract<Stripe.Event, { type: (typeof HANDLED_EVENT_TYPES)[number] }>;
-const isHandled = (e: Stripe.Event): e is HandledEvent =>
-  (HANDLED_EVENT_TYPES as readonly string[]).includes(e.type);
+const isHandled = (e: Stripe.Event): e is HandledEvent => isHandledType(e.type);
 
 export type WebhookOutcome =
   | 'credited'
@@ -33,6 +26,7 @@ export type WebhookOutcome =
   | 'refund_unchanged'
   | 'refund_recorded'
   | 'refund_ignored'
+  | 'refund_unmatched'
   | 'unknown_top_up'
   | 'ignored';
 
@@ -46,8 +40,48 @@ export interface WebhookResult {
   outcome: string;
 }
 
-const idOf = (v: string | { id: string } | null): string | null =>
-  v === null ? null : typeof v === 'string' ? v : v.id;
+/*
+ * The signature proves Stripe sent an event, not that every field has the type Stripe's
+ * typings promise (or that it is fit for PostgreSQL): fields of data.object are read as
+ * unknown, and only checked ids and escaped text are stored.
+ */
+
+/**
+ * An expandable reference (an id, or the expanded object carrying it): its id, null when
+ * absent, or `malformed` when present but not a usable Stripe id.
+ */
+type Ref = { id: string | null; malformed: false } | { id: null; malformed: true };
+function refOf(v: unknown): Ref {
+  if (v === null || v === undefined) return { id: null, malformed: false };
+  const id: unknown = typeof v === 'object' ? (v as { id?: unknown }).id : v;
+  return isStripeId(id) ? { id, malformed: false } : { id: null, malformed: true };
+}
+
+/** Stripe metadata: string values by key; anything that is not an object has none. */
+const metadataOf = (v: unknown): Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+
+/** Only the string "usd", in any case: not " usd", "usd\0", 840 or ["usd"]. */
+const isUsd = (v: unknown): boolean => typeof v === 'string' && v.toLowerCase() === 'usd';
+
+const SHOWN_MAX = 64;
+/**
+ * A value from Stripe as text for a review reason: short printable strings as they are,
+ * other strings quoted with control characters escaped and cut at 64 characters, and other
+ * values by their type. Never a NUL, which PostgreSQL refuses in text.
+ */
+function shown(v: unknown): string {
+  if (typeof v === 'string') {
+    if (/^[\x21-\x7e]+$/.test(v) && v.length <= SHOWN_MAX) return v;
+    const cut = v.length > SHOWN_MAX ? `${v.slice(0, SHOWN_MAX)}…` : v;
+    return JSON.stringify(cut).replace(
+      /[\p{Cc}\p{Cs}]/gu,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
+  }
+  if (v === null || v === undefined) return `no value (${String(v)})`;
+  return Array.isArray(v) ? 'an array' : `a ${typeof v}`;
+}
 
 /**
  * Applies verified Stripe events to top-ups, each at most once: the event id is claimed in
@@ -105,9 +139,9 @@ export class WebhookService {
     session: Stripe.Checkout.Session,
     em: EntityManager,
   ): Promise<TopUp | null> {
-    const metaId = session.metadata?.topUpId;
-    const id = isUuid(metaId) ? metaId : session.client_reference_id;
-    return id ? this.topUps.lockById(id, em) : Promise.resolve(null);
+    const metaId = metadataOf(session.metadata).topUpId;
+    const id: unknown = isUuid(metaId) ? metaId : session.client_reference_id;
+    return isUuid(id) ? this.topUps.lockById(id, em) : Promise.resolve(null);
   }
 
   /** Payment confirmed: credit once when the amount is exactly the price, else flag for review. */
@@ -120,12 +154,17 @@ export class WebhookService {
 
     // pending, or failed/expired on our side while Stripe took the money: Stripe is the truth.
     const amountPaid = fromStripeCents(session.amount_total);
-    const paymentIntentId = idOf(session.payment_intent);
-    const problem = this.reviewReason(topUp, session, amountPaid);
-    if (problem !== null) {
+    const paymentIntent = refOf(session.payment_intent);
+    const sessionId: unknown = session.id;
+    const problem = await this.reviewReason(topUp, session, amountPaid, paymentIntent, em);
+    if (problem !== null || !isStripeId(sessionId)) {
       await this.topUps.markNeedsReview(
         topUp.id,
-        { reason: problem, amountPaid, paymentIntentId },
+        {
+          reason: problem ?? 'Stripe reported no usable session id',
+          amountPaid,
+          paymentIntentId: paymentIntent.id,
+        },
         em,
       );
       return applied('needs_review');
@@ -133,7 +172,7 @@ export class WebhookService {
     const paid = await this.topUps.markPaid(
       topUp.id,
       // Equal to what Stripe reported, as reviewReason just checked.
-      { amountPaid: topUp.price, paymentIntentId, sessionId: session.id },
+      { amountPaid: topUp.price, paymentIntentId: paymentIntent.id, sessionId },
       em,
     );
     await this.ledger.book(
@@ -154,25 +193,43 @@ export class WebhookService {
     return applied('credited');
   }
 
-  /** Why a reported payment cannot be credited as is; null when it can. */
-  private reviewReason(
+  /**
+   * Why a reported payment cannot be credited as is; null when it can. Anything Stripe's
+   * typings promise but the payload does not keep (a currency that is not a string, an
+   * amount that is not a whole non-negative number of cents) is a reason, never an error.
+   * Values from the payload appear escaped (see shown): the reason is stored as text.
+   */
+  private async reviewReason(
     topUp: TopUp,
     session: Stripe.Checkout.Session,
     amountPaid: Decimal | null,
-  ): string | null {
-    if (session.payment_status !== 'paid')
-      return `payment_status is ${session.payment_status}, not paid`;
-    if ((session.currency ?? '').toLowerCase() !== 'usd')
-      return `paid in ${session.currency ?? 'no currency'}, not usd`;
-    if (amountPaid === null) return 'Stripe reported no amount_total';
+    paymentIntent: Ref,
+    em: EntityManager,
+  ): Promise<string | null> {
+    const status: unknown = session.payment_status;
+    if (status !== 'paid') return `payment_status is ${shown(status)}, not paid`;
+    const currency: unknown = session.currency;
+    if (!isUsd(currency)) return `paid in ${shown(currency)}, not usd`;
+    if (amountPaid === null) {
+      return `Stripe reported no usable amount_total (${shown(session.amount_total)})`;
+    }
     if (!amountPaid.eq(topUp.price)) {
       return `paid ${formatAmount(amountPaid)} USD, but the price is ${formatAmount(topUp.price)} USD`;
     }
-    const accountId = session.metadata?.accountId;
+    const accountId = metadataOf(session.metadata).accountId;
     if (accountId !== undefined && accountId !== topUp.accountId)
       return 'session metadata names another account';
-    if (topUp.checkoutSessionId !== null && topUp.checkoutSessionId !== session.id) {
-      return `paid through session ${session.id}, not the top-up's session ${topUp.checkoutSessionId}`;
+    if (paymentIntent.malformed) return 'Stripe reported an unusable payment_intent';
+    const sessionId: unknown = session.id;
+    if (!isStripeId(sessionId)) return 'Stripe reported no usable session id';
+    if (topUp.checkoutSessionId !== null && topUp.checkoutSessionId !== sessionId) {
+      return `paid through session ${shown(sessionId)}, not the top-up's session ${topUp.checkoutSessionId}`;
+    }
+    if (topUp.checkoutSessionId === null) {
+      // The session was never attached (creating it failed on our side): it must not be another top-up's.
+      const owner = await this.topUps.findIdBySession(sessionId, em);
+      if (owner !== null && owner !== topUp.id)
+        return `paid through session ${shown(sessionId)}, which belongs to top-up ${owner}`;
     }
     return null;
   }
@@ -185,7 +242,7 @@ export class WebhookService {
     const topUp = await this.lockSessionTopUp(session, em);
     if (!topUp) return { outcome: 'unknown_top_up', topUpId: null };
     if (topUp.status !== 'pending') return { outcome: 'not_pending', topUpId: topUp.id };
-    const paymentIntentId = idOf(session.payment_intent);
+    const paymentIntentId = refOf(session.payment_intent).id;
     if (paymentIntentId !== null) await this.topUps.setPaymentIntent(topUp.id, paymentIntentId, em);
     return { outcome: 'awaiting_payment', topUpId: topUp.id };
   }
@@ -206,19 +263,22 @@ export class WebhookService {
    * `amount_refunded` is cumulative for the charge, so each event states the total refunded
    * so far. The credit to take back is derived from that total and only the part not yet
    * taken back is debited: replays, duplicates and events in any order debit it once.
+   * A refund without a usable amount, currency or charge id is recorded and debits nothing.
    */
   private async refund(charge: Stripe.Charge, em: EntityManager): Promise<Applied> {
-    const paymentIntentId = idOf(charge.payment_intent);
-    let topUp =
-      paymentIntentId === null ? null : await this.topUps.lockByPaymentIntent(paymentIntentId, em);
-    // The refund may arrive before the payment event recorded the PaymentIntent.
-    const metaId = charge.metadata?.topUpId;
-    if (!topUp && isUuid(metaId)) topUp = await this.topUps.lockById(metaId, em);
-    if (!topUp) return { outcome: 'unknown_top_up', topUpId: null };
+    const paymentIntent = refOf(charge.payment_intent);
+    if (paymentIntent.malformed) return { outcome: 'refund_unmatched', topUpId: null };
+    const paymentIntentId = paymentIntent.id;
+    const found = await this.lockRefundTopUp(charge, paymentIntentId, em);
+    if (found === null) return { outcome: 'unknown_top_up', topUpId: null };
+    if (found === 'unmatched') return { outcome: 'refund_unmatched', topUpId: null };
+    const topUp = found;
     const applied = (outcome: WebhookOutcome): Applied => ({ outcome, topUpId: topUp.id });
 
-    const reported = fromStripeCents(charge.amount_refunded);
-    if (reported === null || charge.currency.toLowerCase() !== 'usd')
+    const amountRefunded: unknown = charge.amount_refunded;
+    const chargeId: unknown = charge.id;
+    const reported = fromStripeCents(amountRefunded);
+    if (reported === null || !isUsd(charge.currency) || !isStripeId(chargeId))
       return applied('refund_ignored');
     const refundedCash = reported.gt(topUp.refundedCash) ? reported : topUp.refundedCash;
 
@@ -231,9 +291,35 @@ export class WebhookService {
       );
       return applied('refund_recorded');
     }
-    const reference = `${charge.id}:${charge.amount_refunded}`;
+    // amount_refunded is a safe non-negative integer here (fromStripeCents checked it).
+    const reference = `${chargeId}:${toStripeCents(reported)}`;
     const debited = await this.debitRefund(topUp, refundedCash, reference, paymentIntentId, em);
     return applied(debited ? 'refund_debited' : 'refund_unchanged');
+  }
+
+  /**
+   * The refunded charge's top-up, locked: the one its PaymentIntent paid. Else the one the
+   * charge's metadata names (a refund may arrive before the payment event recorded the
+   * PaymentIntent), but only when that top-up has no PaymentIntent yet or this same one, and
+   * the metadata's accountId, if any, is the top-up's account: otherwise `unmatched`, so a
+   * refund of some other payment never takes credit back from the top-up it names.
+   */
+  private async lockRefundTopUp(
+    charge: Stripe.Charge,
+    paymentIntentId: string | null,
+    em: EntityManager,
+  ): Promise<TopUp | 'unmatched' | null> {
+    if (paymentIntentId !== null) {
+      const paidBy = await this.topUps.lockByPaymentIntent(paymentIntentId, em);
+      if (paidBy) return paidBy;
+    }
+    const metadata = metadataOf(charge.metadata);
+    if (!isUuid(metadata.topUpId)) return null;
+    const named = await this.topUps.lockById(metadata.topUpId, em);
+    if (!named) return null;
+    const samePayment = named.paymentIntentId === null || named.paymentIntentId === paymentIntentId;
+    const sameAccount = metadata.accountId === undefined || metadata.accountId === named.accountId;
+    return samePayment && sameAccount ? named : 'unmatched';
   }
 
   /**
