@@ -14,6 +14,8 @@ export function configureApp(app: INestApplication): void {
   const express = app as NestExpressApplication;
   express.useBodyParser('json', { limit: BODY_LIMIT });
   express.disable('x-powered-by');
+  // Responses are API answers, never cached by ETag; hashing every body costs CPU per request.
+  express.set('etag', false);
   app.useGlobalInterceptors(new RequestHygieneInterceptor(app.get(Reflector)));
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new AllExceptionsFilter());

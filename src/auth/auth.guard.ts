@@ -46,8 +46,9 @@ export class AuthGuard implements CanActivate {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) return null;
     const key = match[1];
-    if (matchesAny(key, this.adminHashes)) return { role: 'admin' };
-    if (matchesAny(key, this.gatewayHashes)) return { role: 'gateway' };
+    const presented = hashForCompare(key);
+    if (matchesAny(presented, this.adminHashes)) return { role: 'admin' };
+    if (matchesAny(presented, this.gatewayHashes)) return { role: 'gateway' };
     if (key.startsWith('ck_')) {
       const accountId = await this.accounts.findIdByConsoleKeyHash(hashSecret(key));
       if (accountId) return { role: 'customer', accountId };

@@ -17,9 +17,9 @@ export function keyPrefix(secret: string): string {
   return secret.slice(0, 10);
 }
 
-/** Constant-time check of a presented secret against a list of configured ones. */
-export function matchesAny(presented: string, configuredHashes: Buffer[]): boolean {
-  const h = createHash('sha256').update(presented, 'utf8').digest();
+/** Constant-time check of a presented secret's SHA-256 against a list of configured ones. */
+export function matchesAny(presentedHash: Buffer, configuredHashes: Buffer[]): boolean {
+  const h = presentedHash;
   let found = false;
   for (const c of configuredHashes) {
     // Compare with every key, not stopping at the first match, so timing says nothing.
