@@ -2,10 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Decimal } from 'decimal.js';
 import { randomUUID } from 'node:crypto';
 import type { Response } from 'supertest';
+import {
+  adminHeaders,
+  createAccount,
+  errorFields,
+  expectErrorBody,
+  ISO,
+  postAdjustment,
+  UUID,
+} from './helpers/api.js';
 import { bearer, createTestApp, TestApp } from './helpers/test-app.js';
 
-const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ADJUSTMENT_KEYS = [
   'accountId',
   'amount',
@@ -17,49 +24,8 @@ const ADJUSTMENT_KEYS = [
   'reason',
 ];
 
-/** The contract's error body: `{ error: { code, message, details? } }` and nothing else. */
-function expectError(res: Response, status: number, code: string): void {
-  expect(res.status).toBe(status);
-  expect(Object.keys(res.body)).toEqual(['error']);
-  const err = res.body.error as Record<string, unknown>;
-  expect(err.code).toBe(code);
-  expect(typeof err.message).toBe('string');
-  for (const k of Object.keys(err)) expect(['code', 'message', 'details']).toContain(k);
-  if (err.details !== undefined) {
-    expect(Array.isArray(err.details)).toBe(true);
-    for (const d of err.details as unknown[]) {
-      expect(d).toEqual({ field: expect.any(String), message: expect.any(String) });
-    }
-  }
-  expect(JSON.stringify(res.body)).not.toMatch(/\bat .+\.(ts|js):\d+/); // no stack trace
-}
-
-const fieldsOf = (res: Response): string[] =>
-  [...new Set(((res.body.error?.details ?? []) as { field: string }[]).map((d) => d.field))].sort();
-
 describe('accounts', () => {
   let t: TestApp;
-  const admin = (): [string, string] => bearer(t.adminKey);
-
-  const createAccount = async (body: Record<string, unknown> = { name: 'Acme Imaging' }) => {
-    const res = await t.http
-      .post('/v1/admin/accounts')
-      .set(...admin())
-      .send(body)
-      .expect(201);
-    return res.body as { id: string; consoleKey: string; name: string; createdAt: string };
-  };
-
-  const adjust = (
-    accountId: string,
-    idempotencyKey: string | null,
-    body: Record<string, unknown>,
-  ) => {
-    const req = t.http.post(`/v1/admin/accounts/${accountId}/adjustments`).set(...admin());
-    if (idempotencyKey !== null) req.set('Idempotency-Key', idempotencyKey);
-    return req.send(body);
-  };
-
   const me = (consoleKey: string) => t.http.get('/v1/me').set(...bearer(consoleKey));
 
   /** What the database holds for an account: its balance, its ledger sum and last balance_after. */
@@ -96,7 +62,7 @@ describe('accounts', () => {
     it('creates an account with 201 and shows a ck_ console key once', async () => {
       const res = await t.http
         .post('/v1/admin/accounts')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send({ name: 'Acme Imaging', email: 'billing@acme.test' })
         .expect(201);
       expect(res.body).toMatchObject({
@@ -113,20 +79,20 @@ describe('accounts', () => {
 
       const one = await t.http
         .get(`/v1/admin/accounts/${id}`)
-        .set(...admin())
+        .set(...adminHeaders(t))
         .expect(200);
       expect(one.body).not.toHaveProperty('consoleKey');
       expect(JSON.stringify(one.body)).not.toContain(key);
       const list = await t.http
         .get('/v1/admin/accounts')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .expect(200);
       expect(JSON.stringify(list.body)).not.toContain(key);
       for (const a of list.body.data as object[]) expect(a).not.toHaveProperty('consoleKey');
     });
 
     it('stores only a hash of the console key, never the key itself', async () => {
-      const { id, consoleKey } = await createAccount({ name: 'Hash check' });
+      const { id, consoleKey } = await createAccount(t, 'Hash check');
       const cols = await t.sql.query<{ column_name: string }>(
         `SELECT column_name FROM information_schema.columns WHERE table_name = 'accounts'`,
       );
@@ -142,7 +108,7 @@ describe('accounts', () => {
     it('creates an account without an email', async () => {
       const res = await t.http
         .post('/v1/admin/accounts')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send({ name: 'No mail' })
         .expect(201);
       expect(res.body.email).toBeNull();
@@ -159,17 +125,17 @@ describe('accounts', () => {
       const before = await t.sql.query(`SELECT count(*)::int AS n FROM accounts`);
       const res = await t.http
         .post('/v1/admin/accounts')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send(body);
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual([...fields].sort());
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toEqual([...fields].sort());
       const after = await t.sql.query(`SELECT count(*)::int AS n FROM accounts`);
       expect(after.rows[0].n).toBe(before.rows[0].n);
     });
 
     it('lists every account exactly once, newest first, across pages of 2', async () => {
       const created: string[] = [];
-      for (let i = 0; i < 5; i++) created.push((await createAccount({ name: `Paged ${i}` })).id);
+      for (let i = 0; i < 5; i++) created.push((await createAccount(t, `Paged ${i}`)).id);
       const all = await t.sql.query<{ id: string }>(`SELECT id FROM accounts`);
 
       const seen: { id: string; createdAt: string }[] = [];
@@ -179,7 +145,7 @@ describe('accounts', () => {
         const res: Response = await t.http
           .get('/v1/admin/accounts')
           .query(cursor ? { limit: 2, cursor } : { limit: 2 })
-          .set(...admin())
+          .set(...adminHeaders(t))
           .expect(200);
         expect(Object.keys(res.body).sort()).toEqual(['data', 'nextCursor']);
         expect(res.body.data.length).toBeLessThanOrEqual(2);
@@ -207,24 +173,24 @@ describe('accounts', () => {
       const bad = await t.http
         .get('/v1/admin/accounts')
         .query({ cursor: 'garbage' })
-        .set(...admin());
-      expectError(bad, 400, 'validation_failed');
-      expect(fieldsOf(bad)).toEqual(['cursor']);
+        .set(...adminHeaders(t));
+      expectErrorBody(bad, 400, 'validation_failed');
+      expect(errorFields(bad)).toEqual(['cursor']);
       for (const limit of ['0', '501']) {
         const res = await t.http
           .get('/v1/admin/accounts')
           .query({ limit })
-          .set(...admin());
-        expectError(res, 400, 'validation_failed');
-        expect(fieldsOf(res)).toEqual(['limit']);
+          .set(...adminHeaders(t));
+        expectErrorBody(res, 400, 'validation_failed');
+        expect(errorFields(res)).toEqual(['limit']);
       }
     });
 
     it('gets one account by id', async () => {
-      const { id } = await createAccount({ name: 'Readable', email: 'r@acme.test' });
+      const { id } = await createAccount(t, 'Readable', { email: 'r@acme.test' });
       const res = await t.http
         .get(`/v1/admin/accounts/${id}`)
-        .set(...admin())
+        .set(...adminHeaders(t))
         .expect(200);
       expect(res.body).toMatchObject({
         id,
@@ -240,22 +206,26 @@ describe('accounts', () => {
 
     it('answers 404 for an unknown uuid and for an id that is not a uuid', async () => {
       for (const id of ['00000000-0000-4000-8000-000000000000', 'not-a-uuid', '1']) {
-        expectError(await t.http.get(`/v1/admin/accounts/${id}`).set(...admin()), 404, 'not_found');
+        expectErrorBody(
+          await t.http.get(`/v1/admin/accounts/${id}`).set(...adminHeaders(t)),
+          404,
+          'not_found',
+        );
       }
     });
 
     it('renames an account and suspends and reactivates it', async () => {
-      const { id } = await createAccount({ name: 'Before rename' });
+      const { id } = await createAccount(t, 'Before rename');
       const renamed = await t.http
         .patch(`/v1/admin/accounts/${id}`)
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send({ name: 'After rename' })
         .expect(200);
       expect(renamed.body).toMatchObject({ id, name: 'After rename', status: 'active' });
 
       const suspended = await t.http
         .patch(`/v1/admin/accounts/${id}`)
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send({ status: 'suspended' })
         .expect(200);
       expect(suspended.body).toMatchObject({ id, name: 'After rename', status: 'suspended' });
@@ -264,13 +234,13 @@ describe('accounts', () => {
 
       const active = await t.http
         .patch(`/v1/admin/accounts/${id}`)
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send({ status: 'active' })
         .expect(200);
       expect(active.body.status).toBe('active');
       const got = await t.http
         .get(`/v1/admin/accounts/${id}`)
-        .set(...admin())
+        .set(...adminHeaders(t))
         .expect(200);
       expect(got.body).toMatchObject({ name: 'After rename', status: 'active' });
     });
@@ -281,13 +251,13 @@ describe('accounts', () => {
       ['an empty name', { name: '' }, ['name']],
       ['a balance (not patchable)', { balance: '1000.00' }, ['balance']],
     ])('refuses a patch with %s with 400 naming the field', async (_what, body, fields) => {
-      const { id } = await createAccount({ name: 'Patch target' });
+      const { id } = await createAccount(t, 'Patch target');
       const res = await t.http
         .patch(`/v1/admin/accounts/${id}`)
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send(body);
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual(fields);
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toEqual(fields);
       const row = await t.sql.query(
         `SELECT name, status, balance::text AS balance FROM accounts WHERE id = $1`,
         [id],
@@ -301,38 +271,38 @@ describe('accounts', () => {
 
     it('answers 404 when patching or rotating the key of an unknown account', async () => {
       const unknown = '00000000-0000-4000-8000-000000000000';
-      expectError(
+      expectErrorBody(
         await t.http
           .patch(`/v1/admin/accounts/${unknown}`)
-          .set(...admin())
+          .set(...adminHeaders(t))
           .send({ name: 'Ghost' }),
         404,
         'not_found',
       );
-      expectError(
-        await t.http.post(`/v1/admin/accounts/${unknown}/console-key`).set(...admin()),
+      expectErrorBody(
+        await t.http.post(`/v1/admin/accounts/${unknown}/console-key`).set(...adminHeaders(t)),
         404,
         'not_found',
       );
-      expectError(
-        await t.http.post('/v1/admin/accounts/not-a-uuid/console-key').set(...admin()),
+      expectErrorBody(
+        await t.http.post('/v1/admin/accounts/not-a-uuid/console-key').set(...adminHeaders(t)),
         404,
         'not_found',
       );
     });
 
     it('rotates the console key: the old key gets 401, the new one works', async () => {
-      const { id, consoleKey: oldKey } = await createAccount({ name: 'Rotator' });
+      const { id, consoleKey: oldKey } = await createAccount(t, 'Rotator');
       await me(oldKey).expect(200);
 
-      const res = await t.http.post(`/v1/admin/accounts/${id}/console-key`).set(...admin());
+      const res = await t.http.post(`/v1/admin/accounts/${id}/console-key`).set(...adminHeaders(t));
       expect(res.status).toBe(201);
       const newKey = res.body.consoleKey as string;
       expect(newKey).toMatch(/^ck_/);
       expect(newKey).not.toBe(oldKey);
       expect(res.body.id).toBe(id);
 
-      expectError(await me(oldKey), 401, 'unauthorized');
+      expectErrorBody(await me(oldKey), 401, 'unauthorized');
       const now = await me(newKey).expect(200);
       expect(now.body.id).toBe(id);
       const row = await t.sql.query(`SELECT * FROM accounts WHERE id = $1`, [id]);
@@ -342,8 +312,8 @@ describe('accounts', () => {
 
   describe('GET /v1/me', () => {
     it('answers the console key with exactly its own account', async () => {
-      const { id, consoleKey } = await createAccount({ name: 'Me Corp', email: 'me@corp.test' });
-      await createAccount({ name: 'Someone else' });
+      const { id, consoleKey } = await createAccount(t, 'Me Corp', { email: 'me@corp.test' });
+      await createAccount(t, 'Someone else');
       const res = await me(consoleKey).expect(200);
       expect(res.body).toEqual({
         id,
@@ -356,28 +326,28 @@ describe('accounts', () => {
     });
 
     it('answers 401 without a key and for an unknown console key', async () => {
-      expectError(await t.http.get('/v1/me'), 401, 'unauthorized');
-      expectError(await me('ck_this-key-was-never-issued'), 401, 'unauthorized');
+      expectErrorBody(await t.http.get('/v1/me'), 401, 'unauthorized');
+      expectErrorBody(await me('ck_this-key-was-never-issued'), 401, 'unauthorized');
     });
 
     it('answers 403 to the admin key and to the gateway key', async () => {
-      expectError(await me(t.adminKey), 403, 'forbidden');
-      expectError(await me(t.gatewayKey), 403, 'forbidden');
+      expectErrorBody(await me(t.adminKey), 403, 'forbidden');
+      expectErrorBody(await me(t.gatewayKey), 403, 'forbidden');
     });
 
     it('answers 403 to a customer key on admin routes, changing nothing', async () => {
-      const { id, consoleKey } = await createAccount({ name: 'Climber' });
-      expectError(
+      const { id, consoleKey } = await createAccount(t, 'Climber');
+      expectErrorBody(
         await t.http.get('/v1/admin/accounts').set(...bearer(consoleKey)),
         403,
         'forbidden',
       );
-      expectError(
+      expectErrorBody(
         await t.http.get(`/v1/admin/accounts/${id}`).set(...bearer(consoleKey)),
         403,
         'forbidden',
       );
-      expectError(
+      expectErrorBody(
         await t.http
           .post(`/v1/admin/accounts/${id}/adjustments`)
           .set(...bearer(consoleKey))
@@ -394,15 +364,15 @@ describe('accounts', () => {
 
   describe('adjustments', () => {
     it('books a credit and a debit: 201 with the adjustment, and the balance reads 95.00', async () => {
-      const { id, consoleKey } = await createAccount({ name: 'Adjusted' });
-      const credit = await adjust(id, 'adj-credit-1', {
+      const { id, consoleKey } = await createAccount(t, 'Adjusted');
+      const credit = await postAdjustment(t, id, 'adj-credit-1', {
         amount: '100.00',
         reason: 'Opening credit',
       });
       expect(credit.status).toBe(201);
       expect(credit.body).toMatchObject({ amount: '100.00', balanceAfter: '100.00' });
 
-      const debit = await adjust(id, 'adj-debit-1', {
+      const debit = await postAdjustment(t, id, 'adj-debit-1', {
         amount: '-5.00',
         reason: 'Manual correction',
       });
@@ -446,10 +416,10 @@ describe('accounts', () => {
     });
 
     it('refuses a missing Idempotency-Key with 400 naming the header', async () => {
-      const { id } = await createAccount({ name: 'No key' });
-      const res = await adjust(id, null, { amount: '-5.00', reason: 'no key' });
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual(['Idempotency-Key']);
+      const { id } = await createAccount(t, 'No key');
+      const res = await postAdjustment(t, id, null, { amount: '-5.00', reason: 'no key' });
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toEqual(['Idempotency-Key']);
       expect((await stored(id)).entries).toBe(0);
     });
 
@@ -465,10 +435,10 @@ describe('accounts', () => {
       ['an unknown field', { amount: '-5.00', reason: 'r', ledgerEntryId: '1' }, ['ledgerEntryId']],
       ['a numeric amount and no reason', { amount: 5 }, ['amount', 'reason']],
     ])('refuses %s with 400 naming the fields, booking nothing', async (_what, body, fields) => {
-      const { id } = await createAccount({ name: 'Bad adjustment' });
-      const res = await adjust(id, `bad-${randomUUID()}`, body);
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual([...fields].sort());
+      const { id } = await createAccount(t, 'Bad adjustment');
+      const res = await postAdjustment(t, id, `bad-${randomUUID()}`, body);
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toEqual([...fields].sort());
       const s = await stored(id);
       expect(s.entries).toBe(0);
       expect(s.balance.isZero()).toBe(true);
@@ -478,17 +448,17 @@ describe('accounts', () => {
 
     // The contract asks for every failing field in one 400, header included.
     it('names both the missing Idempotency-Key and a bad amount in one 400', async () => {
-      const { id } = await createAccount({ name: 'Two faults' });
-      const res = await adjust(id, null, { amount: 5, reason: 'r' });
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual(['Idempotency-Key', 'amount']);
+      const { id } = await createAccount(t, 'Two faults');
+      const res = await postAdjustment(t, id, null, { amount: 5, reason: 'r' });
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toEqual(['Idempotency-Key', 'amount']);
     });
 
     it('replays the same key and body with 200 and the same adjustment, booking nothing more', async () => {
-      const { id, consoleKey } = await createAccount({ name: 'Replayer' });
-      const first = await adjust(id, 'replay-1', { amount: '20.00', reason: 'promo' });
+      const { id, consoleKey } = await createAccount(t, 'Replayer');
+      const first = await postAdjustment(t, id, 'replay-1', { amount: '20.00', reason: 'promo' });
       expect(first.status).toBe(201);
-      const again = await adjust(id, 'replay-1', { amount: '20.00', reason: 'promo' });
+      const again = await postAdjustment(t, id, 'replay-1', { amount: '20.00', reason: 'promo' });
       expect(again.status).toBe(200);
       expect(again.body).toEqual(first.body);
       expect((await me(consoleKey).expect(200)).body.balance).toBe('20.00');
@@ -498,17 +468,17 @@ describe('accounts', () => {
     });
 
     it('answers 409 idempotency_conflict for the same key with a different body', async () => {
-      const { id, consoleKey } = await createAccount({ name: 'Conflicted' });
-      expect((await adjust(id, 'conflict-1', { amount: '10.00', reason: 'first' })).status).toBe(
-        201,
-      );
-      expectError(
-        await adjust(id, 'conflict-1', { amount: '11.00', reason: 'first' }),
+      const { id, consoleKey } = await createAccount(t, 'Conflicted');
+      expect(
+        (await postAdjustment(t, id, 'conflict-1', { amount: '10.00', reason: 'first' })).status,
+      ).toBe(201);
+      expectErrorBody(
+        await postAdjustment(t, id, 'conflict-1', { amount: '11.00', reason: 'first' }),
         409,
         'idempotency_conflict',
       );
-      expectError(
-        await adjust(id, 'conflict-1', { amount: '10.00', reason: 'second' }),
+      expectErrorBody(
+        await postAdjustment(t, id, 'conflict-1', { amount: '10.00', reason: 'second' }),
         409,
         'idempotency_conflict',
       );
@@ -519,10 +489,10 @@ describe('accounts', () => {
     // Protects the race of concurrent replays: twenty copies of one request arriving together
     // must claim the idempotency key once; the losers wait and read the stored outcome.
     it('books one adjustment when the same request arrives 20 times at once', async () => {
-      const { id, consoleKey } = await createAccount({ name: 'Stampede' });
+      const { id, consoleKey } = await createAccount(t, 'Stampede');
       const results = await Promise.all(
         Array.from({ length: 20 }, () =>
-          adjust(id, 'stampede-1', { amount: '7.77', reason: 'same request' }),
+          postAdjustment(t, id, 'stampede-1', { amount: '7.77', reason: 'same request' }),
         ),
       );
       const statuses = results.map((r) => r.status).sort();
@@ -546,7 +516,7 @@ describe('accounts', () => {
     // Protects the race of concurrent bookings on one account: each must see the balance the
     // previous one left, so no update is lost and every balance_after is a running sum.
     it('keeps the balance exact under 30 different concurrent adjustments on one account', async () => {
-      const { id, consoleKey } = await createAccount({ name: 'Parallel' });
+      const { id, consoleKey } = await createAccount(t, 'Parallel');
       const amounts = Array.from(
         { length: 30 },
         (_, i) => `${Math.floor((i + 1) / 10)}.${(i + 1) % 10}`,
@@ -557,7 +527,9 @@ describe('accounts', () => {
       expect(expected.toFixed(2)).toBe('46.50');
 
       const results = await Promise.all(
-        amounts.map((amount, i) => adjust(id, `parallel-${i}`, { amount, reason: `part ${i}` })),
+        amounts.map((amount, i) =>
+          postAdjustment(t, id, `parallel-${i}`, { amount, reason: `part ${i}` }),
+        ),
       );
       for (const r of results) expect(r.status).toBe(201);
 
@@ -587,16 +559,16 @@ describe('accounts', () => {
     });
 
     it('answers 404 for an unknown account, booking nothing', async () => {
-      expectError(
-        await adjust('00000000-0000-4000-8000-000000000000', 'ghost-1', {
+      expectErrorBody(
+        await postAdjustment(t, '00000000-0000-4000-8000-000000000000', 'ghost-1', {
           amount: '5.00',
           reason: 'ghost',
         }),
         404,
         'not_found',
       );
-      expectError(
-        await adjust('not-a-uuid', 'ghost-2', { amount: '5.00', reason: 'ghost' }),
+      expectErrorBody(
+        await postAdjustment(t, 'not-a-uuid', 'ghost-2', { amount: '5.00', reason: 'ghost' }),
         404,
         'not_found',
       );
@@ -609,31 +581,35 @@ describe('accounts', () => {
 
   describe('error bodies', () => {
     it('always have the shape { error: { code, message, details? } }', async () => {
-      const { id, consoleKey } = await createAccount({ name: 'Errors' });
+      const { id, consoleKey } = await createAccount(t, 'Errors');
       const cases: [Promise<Response>, number, string][] = [
         [t.http.get('/v1/admin/accounts'), 401, 'unauthorized'],
         [me(t.adminKey), 403, 'forbidden'],
         [t.http.get(`/v1/admin/accounts/${id}`).set(...bearer(consoleKey)), 403, 'forbidden'],
         [
-          t.http.get('/v1/admin/accounts/00000000-0000-4000-8000-000000000000').set(...admin()),
+          t.http
+            .get('/v1/admin/accounts/00000000-0000-4000-8000-000000000000')
+            .set(...adminHeaders(t)),
           404,
           'not_found',
         ],
         [
           t.http
             .post('/v1/admin/accounts')
-            .set(...admin())
+            .set(...adminHeaders(t))
             .send({ name: 42 }),
           400,
           'validation_failed',
         ],
-        [adjust(id, null, { amount: '1.00', reason: 'r' }), 400, 'validation_failed'],
+        [postAdjustment(t, id, null, { amount: '1.00', reason: 'r' }), 400, 'validation_failed'],
       ];
-      for (const [req, status, code] of cases) expectError(await req, status, code);
+      for (const [req, status, code] of cases) expectErrorBody(await req, status, code);
 
-      expect((await adjust(id, 'shape-1', { amount: '1.00', reason: 'r' })).status).toBe(201);
-      expectError(
-        await adjust(id, 'shape-1', { amount: '2.00', reason: 'r' }),
+      expect((await postAdjustment(t, id, 'shape-1', { amount: '1.00', reason: 'r' })).status).toBe(
+        201,
+      );
+      expectErrorBody(
+        await postAdjustment(t, id, 'shape-1', { amount: '2.00', reason: 'r' }),
         409,
         'idempotency_conflict',
       );

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Response } from 'supertest';
+import { adminHeaders, createAccount, errorFields, expectErrorBody, ISO } from './helpers/api.js';
 import { bearer, createTestApp, TestApp } from './helpers/test-app.js';
 
-const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const TOKEN_FIELDS = ['inputText', 'inputImage', 'cachedInput', 'outputText', 'outputImage'];
 
 interface PriceVersion {
@@ -21,26 +21,6 @@ interface PriceVersion {
   effectiveFrom: string;
   createdAt: string;
 }
-
-/** The contract's error body: `{ error: { code, message, details? } }` and nothing else. */
-function expectError(res: Response, status: number, code: string): void {
-  expect(res.status).toBe(status);
-  expect(Object.keys(res.body)).toEqual(['error']);
-  const err = res.body.error as Record<string, unknown>;
-  expect(err.code).toBe(code);
-  expect(typeof err.message).toBe('string');
-  for (const k of Object.keys(err)) expect(['code', 'message', 'details']).toContain(k);
-  if (err.details !== undefined) {
-    expect(Array.isArray(err.details)).toBe(true);
-    for (const d of err.details as unknown[]) {
-      expect(d).toEqual({ field: expect.any(String), message: expect.any(String) });
-    }
-  }
-  expect(JSON.stringify(res.body)).not.toMatch(/\bat .+\.(ts|js):\d+/); // no stack trace
-}
-
-const fieldsOf = (res: Response): string[] =>
-  [...new Set(((res.body.error?.details ?? []) as { field: string }[]).map((d) => d.field))].sort();
 
 /** A complete, valid tokens-mode body. */
 const tokensBody = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -69,7 +49,6 @@ const SEEDED_REFERENCE_PRICES = [
 describe('models and prices', () => {
   let t: TestApp;
   let consoleKey: string;
-  const admin = (): [string, string] => bearer(t.adminKey);
 
   const listModels = async (key: string = t.adminKey): Promise<PriceVersion[]> => {
     const res = await t.http
@@ -91,7 +70,7 @@ describe('models and prices', () => {
     t.http
       .get(`/v1/admin/models/${model}/versions`)
       .query(query)
-      .set(...admin());
+      .set(...adminHeaders(t));
 
   const countVersions = async (): Promise<number> => {
     const r = await t.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM price_versions`);
@@ -104,12 +83,7 @@ describe('models and prices', () => {
 
   beforeAll(async () => {
     t = await createTestApp();
-    const res = await t.http
-      .post('/v1/admin/accounts')
-      .set(...admin())
-      .send({ name: 'Catalog reader' })
-      .expect(201);
-    consoleKey = res.body.consoleKey as string;
+    consoleKey = (await createAccount(t, 'Catalog reader')).consoleKey;
   });
   afterAll(async () => {
     await t.close();
@@ -158,11 +132,11 @@ describe('models and prices', () => {
     );
 
     it('refuses the model list without a key with 401', async () => {
-      expectError(await t.http.get('/v1/models'), 401, 'unauthorized');
+      expectErrorBody(await t.http.get('/v1/models'), 401, 'unauthorized');
     });
 
     it('refuses the model list with an unknown key with 401', async () => {
-      expectError(
+      expectErrorBody(
         await t.http.get('/v1/models').set(...bearer('sk-not-a-real-key')),
         401,
         'unauthorized',
@@ -283,13 +257,13 @@ describe('models and prices', () => {
     });
 
     it('answers 404 for the versions of a model that was never priced', async () => {
-      expectError(await versions('no-such-model'), 404, 'not_found');
+      expectErrorBody(await versions('no-such-model'), 404, 'not_found');
     });
 
     it('refuses a cursor it did not hand out with 400', async () => {
       const res = await versions('gpt-image-2', { cursor: 'not-a-cursor' });
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual(['cursor']);
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toEqual(['cursor']);
     });
 
     it.each([
@@ -297,8 +271,8 @@ describe('models and prices', () => {
       ['501', { limit: 501 }],
     ])('refuses limit=%s with 400 naming limit', async (_what, query) => {
       const res = await versions('gpt-image-2', query);
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual(['limit']);
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toEqual(['limit']);
     });
   });
 
@@ -427,8 +401,8 @@ describe('models and prices', () => {
         const versionsBefore = await countVersions();
         const modelsBefore = await countModels();
         const res = await putPrice(model, body());
-        expectError(res, 400, 'validation_failed');
-        expect(fieldsOf(res)).toEqual([...fields].sort());
+        expectErrorBody(res, 400, 'validation_failed');
+        expect(errorFields(res)).toEqual([...fields].sort());
         expect(await countVersions()).toBe(versionsBefore);
         expect(await countModels()).toBe(modelsBefore);
       },
@@ -438,8 +412,8 @@ describe('models and prices', () => {
       const before = await countVersions();
       const zero = Object.fromEntries(TOKEN_FIELDS.map((f) => [f, '0']));
       const res = await putPrice('gpt-image-2', tokensBody(zero));
-      expectError(res, 400, 'validation_failed');
-      const fields = fieldsOf(res);
+      expectErrorBody(res, 400, 'validation_failed');
+      const fields = errorFields(res);
       expect(fields.length).toBeGreaterThan(0);
       for (const f of fields) expect(TOKEN_FIELDS).toContain(f);
       expect(await countVersions()).toBe(before);
@@ -452,8 +426,8 @@ describe('models and prices', () => {
         'gpt-image-2',
         tokensBody({ inputText: '-1', outputText: 30, perRequest: '0.03' }),
       );
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual(['inputText', 'outputText', 'perRequest']);
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toEqual(['inputText', 'outputText', 'perRequest']);
       expect(await countVersions()).toBe(before);
     });
 
@@ -461,7 +435,7 @@ describe('models and prices', () => {
       const before = await countVersions();
       const res = await t.http
         .put('/v1/admin/models/gpt-image-2-all')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .set('Content-Type', 'application/json')
         .send('{"mode": "per_request",');
       expect(res.status).toBe(400);
@@ -481,7 +455,7 @@ describe('models and prices', () => {
           { mode: 'per_request', perRequest: '0.01' },
           key,
         );
-        expectError(res, 403, 'forbidden');
+        expectErrorBody(res, 403, 'forbidden');
         expect(await countVersions()).toBe(before);
         expect((await current('gpt-image-2-all'))?.perRequest).not.toBe('0.01');
       },
@@ -492,7 +466,7 @@ describe('models and prices', () => {
       async (role) => {
         const key = role === 'customer' ? consoleKey : t.gatewayKey;
         const res = await t.http.get('/v1/admin/models/gpt-image-2/versions').set(...bearer(key));
-        expectError(res, 403, 'forbidden');
+        expectErrorBody(res, 403, 'forbidden');
       },
     );
 
@@ -501,7 +475,7 @@ describe('models and prices', () => {
       const res = await t.http
         .put('/v1/admin/models/gpt-image-2-all')
         .send({ mode: 'per_request', perRequest: '0.01' });
-      expectError(res, 401, 'unauthorized');
+      expectErrorBody(res, 401, 'unauthorized');
       expect(await countVersions()).toBe(before);
     });
   });

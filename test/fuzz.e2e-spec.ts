@@ -17,6 +17,13 @@ import {
   toJson,
   wrongTypes,
 } from './helpers/fuzz.js';
+import {
+  adminHeaders,
+  createAccount,
+  createPromotion,
+  postAdjustment,
+  postEvent,
+} from './helpers/api.js';
 import { startStripeStub, StripeStub } from './helpers/stripe-stub.js';
 import { bearer, createTestApp, TestApp } from './helpers/test-app.js';
 
@@ -551,20 +558,10 @@ describe('Fuzzed input on every documented operation', () => {
     }
 
     // Resources for the path parameters, created through the API.
-    const admin = bearer(t.adminKey);
-    const acc = await t.http
-      .post('/v1/admin/accounts')
-      .set(...admin)
-      .send({ name: 'Fuzz customer' })
-      .expect(201);
-    ctx.accountId = acc.body.id;
-    ctx.consoleKey = acc.body.consoleKey;
-    const other = await t.http
-      .post('/v1/admin/accounts')
-      .set(...admin)
-      .send({ name: 'Fuzz other' })
-      .expect(201);
-    ctx.otherAccountId = other.body.id;
+    const acc = await createAccount(t, 'Fuzz customer');
+    ctx.accountId = acc.id;
+    ctx.consoleKey = acc.consoleKey;
+    ctx.otherAccountId = (await createAccount(t, 'Fuzz other')).id;
     const tok = await t.http
       .post('/v1/me/tokens')
       .set(...bearer(ctx.consoleKey))
@@ -583,61 +580,45 @@ describe('Fuzzed input on every documented operation', () => {
     for (const name of [ctx.group, ctx.spareGroup]) {
       await t.http
         .post('/v1/admin/groups')
-        .set(...admin)
+        .set(...adminHeaders(t))
         .send({ name, ratio: '1.5' })
         .expect(201);
     }
     ctx.model = 'fuzz-model';
     await t.http
       .put(`/v1/admin/models/${ctx.model}`)
-      .set(...admin)
+      .set(...adminHeaders(t))
       .send({ mode: 'per_image', perImage: '0.04' })
       .expect((r) => expect([200, 201]).toContain(r.status));
-    const promo = await t.http
-      .post('/v1/admin/promotions')
-      .set(...admin)
-      .send({ name: 'fuzz promo', rate: '0.99', active: false })
-      .expect(201);
-    ctx.promotionId = promo.body.id;
-    const sparePromo = await t.http
-      .post('/v1/admin/promotions')
-      .set(...admin)
-      .send({ name: 'spare promo', rate: '0.99', active: false })
-      .expect(201);
-    ctx.sparePromotionId = sparePromo.body.id;
-    await t.http
-      .post(`/v1/admin/accounts/${ctx.accountId}/adjustments`)
-      .set(...admin)
-      .set('Idempotency-Key', `fz-setup-${randomBytes(4).toString('hex')}`)
-      .send({ amount: '100.00', reason: 'fuzz setup' })
-      .expect(201);
+    ctx.promotionId = (
+      await createPromotion(t, { name: 'fuzz promo', rate: '0.99', active: false })
+    ).id;
+    ctx.sparePromotionId = (
+      await createPromotion(t, { name: 'spare promo', rate: '0.99', active: false })
+    ).id;
+    await postAdjustment(t, ctx.accountId, `fz-setup-${randomBytes(4).toString('hex')}`, {
+      amount: '100.00',
+      reason: 'fuzz setup',
+    }).expect(201);
     const topUp = await t.http
       .post('/v1/me/top-ups')
       .set(...bearer(ctx.consoleKey))
       .send({ credit: '10.00' })
       .expect(201);
     ctx.topUpId = topUp.body.id;
-    await t.http
-      .post('/v1/usage-events')
-      .set(...bearer(t.gatewayKey))
-      .send({
-        requestId: 'fz-setup-1',
-        tokenId: ctx.tokenId,
-        model: 'gpt-image-2-vip',
-        statusCode: 200,
-        images: 2,
-      })
-      .expect(201);
-    await t.http
-      .post('/v1/usage-events')
-      .set(...bearer(t.gatewayKey))
-      .send({
-        requestId: 'fz-setup-2',
-        tokenId: ctx.tokenId,
-        model: 'gpt-image-2-vip',
-        statusCode: 500,
-      })
-      .expect(201);
+    await postEvent(t, {
+      requestId: 'fz-setup-1',
+      tokenId: ctx.tokenId,
+      model: 'gpt-image-2-vip',
+      statusCode: 200,
+      images: 2,
+    }).expect(201);
+    await postEvent(t, {
+      requestId: 'fz-setup-2',
+      tokenId: ctx.tokenId,
+      model: 'gpt-image-2-vip',
+      statusCode: 500,
+    }).expect(201);
 
     tables = await tablesOf(t.sql);
     last = await fingerprint(t.sql, tables);

@@ -1,8 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Response } from 'supertest';
+import {
+  adminHeaders,
+  createAccount,
+  errorFields,
+  expectErrorBody,
+  gatewayHeaders,
+  ISO,
+} from './helpers/api.js';
 import { bearer, createTestApp, TestApp } from './helpers/test-app.js';
 
-const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const GROUP_KEYS = [
   'createdAt',
   'description',
@@ -13,34 +20,13 @@ const GROUP_KEYS = [
   'updatedAt',
 ];
 
-/** The contract's error body: `{ error: { code, message, details? } }` and nothing else. */
-function expectError(res: Response, status: number, code: string): void {
-  expect(res.status).toBe(status);
-  expect(Object.keys(res.body)).toEqual(['error']);
-  const err = res.body.error as Record<string, unknown>;
-  expect(err.code).toBe(code);
-  expect(typeof err.message).toBe('string');
-  for (const k of Object.keys(err)) expect(['code', 'message', 'details']).toContain(k);
-  if (err.details !== undefined) {
-    expect(Array.isArray(err.details)).toBe(true);
-    for (const d of err.details as unknown[]) {
-      expect(d).toEqual({ field: expect.any(String), message: expect.any(String) });
-    }
-  }
-  expect(JSON.stringify(res.body)).not.toMatch(/\bat .+\.(ts|js):\d+/); // no stack trace
-}
-
-const fieldsOf = (res: Response): string[] =>
-  [...new Set(((res.body.error?.details ?? []) as { field: string }[]).map((d) => d.field))].sort();
-
 describe('admin groups', () => {
   let t: TestApp;
-  const admin = (): [string, string] => bearer(t.adminKey);
 
   const createGroup = async (body: Record<string, unknown>) =>
     t.http
       .post('/v1/admin/groups')
-      .set(...admin())
+      .set(...adminHeaders(t))
       .send(body);
 
   beforeAll(async () => {
@@ -54,7 +40,7 @@ describe('admin groups', () => {
     it('has the default group with ratio 1.0 marked as the default', async () => {
       const res = await t.http
         .get('/v1/admin/groups/default')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .expect(200);
       expect(res.body).toMatchObject({ name: 'default', ratio: '1.0', isDefault: true });
     });
@@ -62,7 +48,7 @@ describe('admin groups', () => {
     it('has the image2Enterprise group with ratio 1.2 that is not the default', async () => {
       const res = await t.http
         .get('/v1/admin/groups/image2Enterprise')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .expect(200);
       expect(res.body).toMatchObject({ name: 'image2Enterprise', ratio: '1.2', isDefault: false });
     });
@@ -70,7 +56,7 @@ describe('admin groups', () => {
     it('lists both seeded groups, with exactly one default', async () => {
       const res = await t.http
         .get('/v1/admin/groups')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .expect(200);
       const names = (res.body.data as { name: string }[]).map((g) => g.name);
       expect(names).toEqual(expect.arrayContaining(['default', 'image2Enterprise']));
@@ -117,9 +103,9 @@ describe('admin groups', () => {
     });
 
     it('refuses a taken name with 409', async () => {
-      expectError(await createGroup({ name: 'default', ratio: '2' }), 409, 'conflict');
+      expectErrorBody(await createGroup({ name: 'default', ratio: '2' }), 409, 'conflict');
       expect((await createGroup({ name: 'twice', ratio: '1.1' })).status).toBe(201);
-      expectError(await createGroup({ name: 'twice', ratio: '3' }), 409, 'conflict');
+      expectErrorBody(await createGroup({ name: 'twice', ratio: '3' }), 409, 'conflict');
       const row = await t.sql.query(`SELECT ratio::text AS ratio FROM groups WHERE name = 'twice'`);
       expect(row.rows).toEqual([{ ratio: '1.1000000000' }]);
       const def = await t.sql.query(
@@ -152,8 +138,8 @@ describe('admin groups', () => {
       'refuses %s with 400 naming the failing fields',
       async (_what, body, fields) => {
         const res = await createGroup(body);
-        expectError(res, 400, 'validation_failed');
-        expect(fieldsOf(res)).toEqual([...fields].sort());
+        expectErrorBody(res, 400, 'validation_failed');
+        expect(errorFields(res)).toEqual([...fields].sort());
         if (typeof body.name === 'string') {
           const stored = await t.sql.query(`SELECT 1 FROM groups WHERE name = $1`, [body.name]);
           expect(stored.rowCount).toBe(0);
@@ -164,7 +150,7 @@ describe('admin groups', () => {
     it('refuses a body that is not JSON with 400 and no stack trace', async () => {
       const res = await t.http
         .post('/v1/admin/groups')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .set('Content-Type', 'application/json')
         .send('{"name": "broken",');
       expect(res.status).toBe(400);
@@ -180,7 +166,7 @@ describe('admin groups', () => {
       );
       const res = await t.http
         .get('/v1/admin/groups/readable')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .expect(200);
       expect(Object.keys(res.body).sort()).toEqual(GROUP_KEYS);
       expect(res.body).toMatchObject({
@@ -192,29 +178,29 @@ describe('admin groups', () => {
     });
 
     it('answers 404 for an unknown group on get, patch and delete', async () => {
-      expectError(
-        await t.http.get('/v1/admin/groups/no-such-group').set(...admin()),
+      expectErrorBody(
+        await t.http.get('/v1/admin/groups/no-such-group').set(...adminHeaders(t)),
         404,
         'not_found',
       );
-      expectError(
+      expectErrorBody(
         await t.http
           .patch('/v1/admin/groups/no-such-group')
-          .set(...admin())
+          .set(...adminHeaders(t))
           .send({ ratio: '2' }),
         404,
         'not_found',
       );
-      expectError(
+      expectErrorBody(
         await t.http
           .patch('/v1/admin/groups/no-such-group')
-          .set(...admin())
+          .set(...adminHeaders(t))
           .send({ isDefault: true }),
         404,
         'not_found',
       );
-      expectError(
-        await t.http.delete('/v1/admin/groups/no-such-group').set(...admin()),
+      expectErrorBody(
+        await t.http.delete('/v1/admin/groups/no-such-group').set(...adminHeaders(t)),
         404,
         'not_found',
       );
@@ -232,7 +218,7 @@ describe('admin groups', () => {
       expect(created.status).toBe(201);
       const res = await t.http
         .patch('/v1/admin/groups/patchable')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send({ ratio: '2.25', description: 'after', selectable: false })
         .expect(200);
       expect(res.body).toMatchObject({
@@ -248,7 +234,7 @@ describe('admin groups', () => {
       );
       const again = await t.http
         .get('/v1/admin/groups/patchable')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .expect(200);
       expect(again.body).toEqual(res.body);
     });
@@ -262,7 +248,7 @@ describe('admin groups', () => {
       });
       const res = await t.http
         .patch('/v1/admin/groups/partial')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send({ ratio: '1.4' })
         .expect(200);
       expect(res.body).toMatchObject({ ratio: '1.4', description: 'keep me', selectable: false });
@@ -277,10 +263,10 @@ describe('admin groups', () => {
     ])('refuses a patch with %s with 400 naming the field', async (_what, body, fields) => {
       const res = await t.http
         .patch('/v1/admin/groups/image2Enterprise')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send(body);
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual(fields);
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toEqual(fields);
       const row = await t.sql.query(
         `SELECT ratio::text AS ratio, selectable FROM groups WHERE name = 'image2Enterprise'`,
       );
@@ -291,13 +277,13 @@ describe('admin groups', () => {
       expect((await createGroup({ name: 'next-default', ratio: '1.0' })).status).toBe(201);
       const res = await t.http
         .patch('/v1/admin/groups/next-default')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send({ isDefault: true })
         .expect(200);
       expect(res.body.isDefault).toBe(true);
       const old = await t.http
         .get('/v1/admin/groups/default')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .expect(200);
       expect(old.body.isDefault).toBe(false);
       const defaults = await t.sql.query(`SELECT name FROM groups WHERE is_default`);
@@ -306,7 +292,7 @@ describe('admin groups', () => {
       // Move it back so the rest of the file sees the seeded default again.
       await t.http
         .patch('/v1/admin/groups/default')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send({ isDefault: true })
         .expect(200);
       const back = await t.sql.query(`SELECT name FROM groups WHERE is_default`);
@@ -316,10 +302,10 @@ describe('admin groups', () => {
     it('refuses to unset isDefault with 400, keeping the default in place', async () => {
       const res = await t.http
         .patch('/v1/admin/groups/default')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send({ isDefault: false });
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual(['isDefault']);
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toEqual(['isDefault']);
       const defaults = await t.sql.query(`SELECT name FROM groups WHERE is_default`);
       expect(defaults.rows).toEqual([{ name: 'default' }]);
     });
@@ -328,16 +314,24 @@ describe('admin groups', () => {
       expect((await createGroup({ name: 'doomed', ratio: '1.0' })).status).toBe(201);
       const res = await t.http
         .delete('/v1/admin/groups/doomed')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .expect(204);
       expect(res.text).toBe('');
-      expectError(await t.http.get('/v1/admin/groups/doomed').set(...admin()), 404, 'not_found');
+      expectErrorBody(
+        await t.http.get('/v1/admin/groups/doomed').set(...adminHeaders(t)),
+        404,
+        'not_found',
+      );
       const row = await t.sql.query(`SELECT 1 FROM groups WHERE name = 'doomed'`);
       expect(row.rowCount).toBe(0);
     });
 
     it('refuses to delete the default group with 409', async () => {
-      expectError(await t.http.delete('/v1/admin/groups/default').set(...admin()), 409, 'conflict');
+      expectErrorBody(
+        await t.http.delete('/v1/admin/groups/default').set(...adminHeaders(t)),
+        409,
+        'conflict',
+      );
       const row = await t.sql.query(`SELECT is_default FROM groups WHERE name = 'default'`);
       expect(row.rows).toEqual([{ is_default: true }]);
     });
@@ -345,22 +339,22 @@ describe('admin groups', () => {
     // Needs POST /v1/admin/accounts/{id}/tokens (the tokens module); it fails until that exists.
     it('refuses to delete a group that an API token still uses with 409', async () => {
       expect((await createGroup({ name: 'in-use', ratio: '1.7' })).status).toBe(201);
-      const account = await t.http
-        .post('/v1/admin/accounts')
-        .set(...admin())
-        .send({ name: 'Group user' })
-        .expect(201);
+      const account = await createAccount(t, 'Group user');
       const token = await t.http
-        .post(`/v1/admin/accounts/${account.body.id}/tokens`)
-        .set(...admin())
+        .post(`/v1/admin/accounts/${account.id}/tokens`)
+        .set(...adminHeaders(t))
         .send({ name: 'uses in-use', group: 'in-use' });
       expect(token.status).toBe(201);
       expect(token.body.group).toBe('in-use');
 
-      expectError(await t.http.delete('/v1/admin/groups/in-use').set(...admin()), 409, 'conflict');
+      expectErrorBody(
+        await t.http.delete('/v1/admin/groups/in-use').set(...adminHeaders(t)),
+        409,
+        'conflict',
+      );
       await t.http
         .get('/v1/admin/groups/in-use')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .expect(200);
     });
   });
@@ -379,7 +373,7 @@ describe('admin groups', () => {
         const res: Response = await t.http
           .get('/v1/admin/groups')
           .query(cursor ? { limit: 2, cursor } : { limit: 2 })
-          .set(...admin())
+          .set(...adminHeaders(t))
           .expect(200);
         expect(Object.keys(res.body).sort()).toEqual(['data', 'nextCursor']);
         expect(res.body.data.length).toBeLessThanOrEqual(2);
@@ -414,9 +408,9 @@ describe('admin groups', () => {
       const res = await t.http
         .get('/v1/admin/groups')
         .query({ cursor })
-        .set(...admin());
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual(['cursor']);
+        .set(...adminHeaders(t));
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toEqual(['cursor']);
     });
 
     it.each(['0', '501', '-1', 'abc', '1.5'])(
@@ -425,9 +419,9 @@ describe('admin groups', () => {
         const res = await t.http
           .get('/v1/admin/groups')
           .query({ limit })
-          .set(...admin());
-        expectError(res, 400, 'validation_failed');
-        expect(fieldsOf(res)).toEqual(['limit']);
+          .set(...adminHeaders(t));
+        expectErrorBody(res, 400, 'validation_failed');
+        expect(errorFields(res)).toEqual(['limit']);
       },
     );
 
@@ -435,14 +429,14 @@ describe('admin groups', () => {
       const one = await t.http
         .get('/v1/admin/groups')
         .query({ limit: 1 })
-        .set(...admin())
+        .set(...adminHeaders(t))
         .expect(200);
       expect(one.body.data).toHaveLength(1);
       expect(one.body.nextCursor).toEqual(expect.any(String));
       const all = await t.http
         .get('/v1/admin/groups')
         .query({ limit: 500 })
-        .set(...admin())
+        .set(...adminHeaders(t))
         .expect(200);
       const count = await t.sql.query<{ n: string }>(`SELECT count(*)::text AS n FROM groups`);
       expect(all.body.data).toHaveLength(Number(count.rows[0].n));
@@ -452,8 +446,8 @@ describe('admin groups', () => {
 
   describe('roles', () => {
     it('answers 401 without a key', async () => {
-      expectError(await t.http.get('/v1/admin/groups'), 401, 'unauthorized');
-      expectError(
+      expectErrorBody(await t.http.get('/v1/admin/groups'), 401, 'unauthorized');
+      expectErrorBody(
         await t.http.post('/v1/admin/groups').send({ name: 'nokey', ratio: '1.0' }),
         401,
         'unauthorized',
@@ -463,17 +457,17 @@ describe('admin groups', () => {
     });
 
     it('answers 401 for an unknown key or a malformed header', async () => {
-      expectError(
+      expectErrorBody(
         await t.http.get('/v1/admin/groups').set(...bearer('admin_not-a-real-key')),
         401,
         'unauthorized',
       );
-      expectError(
+      expectErrorBody(
         await t.http.get('/v1/admin/groups').set(...bearer('ck_not-a-real-key')),
         401,
         'unauthorized',
       );
-      expectError(
+      expectErrorBody(
         await t.http.get('/v1/admin/groups').set('Authorization', `Basic ${t.adminKey}`),
         401,
         'unauthorized',
@@ -481,30 +475,26 @@ describe('admin groups', () => {
     });
 
     it('answers 403 to the gateway key on an admin route', async () => {
-      expectError(
-        await t.http.get('/v1/admin/groups').set(...bearer(t.gatewayKey)),
+      expectErrorBody(
+        await t.http.get('/v1/admin/groups').set(...gatewayHeaders(t)),
         403,
         'forbidden',
       );
       const res = await t.http
         .delete('/v1/admin/groups/image2Enterprise')
-        .set(...bearer(t.gatewayKey));
-      expectError(res, 403, 'forbidden');
+        .set(...gatewayHeaders(t));
+      expectErrorBody(res, 403, 'forbidden');
       const row = await t.sql.query(`SELECT 1 FROM groups WHERE name = 'image2Enterprise'`);
       expect(row.rowCount).toBe(1);
     });
 
     it('answers 403 to a customer console key on an admin route', async () => {
-      const account = await t.http
-        .post('/v1/admin/accounts')
-        .set(...admin())
-        .send({ name: 'Curious customer' })
-        .expect(201);
+      const account = await createAccount(t, 'Curious customer');
       const res = await t.http
         .post('/v1/admin/groups')
-        .set(...bearer(account.body.consoleKey as string))
+        .set(...bearer(account.consoleKey))
         .send({ name: 'customer-made', ratio: '0.1' });
-      expectError(res, 403, 'forbidden');
+      expectErrorBody(res, 403, 'forbidden');
       const row = await t.sql.query(`SELECT 1 FROM groups WHERE name = 'customer-made'`);
       expect(row.rowCount).toBe(0);
     });

@@ -1,77 +1,50 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import type { Response } from 'supertest';
-import { signed, startStripeStub, StripeStub, stripeEvent } from './helpers/stripe-stub.js';
+import {
+  adminHeaders,
+  createAccount,
+  createPromotion,
+  createStripeTestApp,
+  deliverWebhook,
+  errorFields,
+  expectErrorBody,
+  gatewayHeaders,
+  ISO,
+  PUBLIC_BASE_URL,
+  UUID,
+} from './helpers/api.js';
+import { startStripeStub, StripeStub, stripeEvent } from './helpers/stripe-stub.js';
 import { bearer, createTestApp, TestApp } from './helpers/test-app.js';
 
-const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const UNKNOWN = '00000000-0000-4000-8000-000000000000';
-const PUBLIC_BASE_URL = 'https://console.example.test';
 const SECRET_KEY = 'sk_test_stub_0123456789';
-
-/** The contract's error body: `{ error: { code, message, details? } }` and nothing else. */
-function expectError(res: Response, status: number, code: string): void {
-  expect(res.status).toBe(status);
-  expect(Object.keys(res.body)).toEqual(['error']);
-  const err = res.body.error as Record<string, unknown>;
-  expect(err.code).toBe(code);
-  expect(typeof err.message).toBe('string');
-  for (const k of Object.keys(err)) expect(['code', 'message', 'details']).toContain(k);
-  if (err.details !== undefined) {
-    for (const d of err.details as unknown[]) {
-      expect(d).toEqual({ field: expect.any(String), message: expect.any(String) });
-    }
-  }
-  expect(JSON.stringify(res.body)).not.toMatch(/\bat .+\.(ts|js):\d+/);
-}
-
-const fieldsOf = (res: Response): string[] =>
-  [...new Set(((res.body.error?.details ?? []) as { field: string }[]).map((d) => d.field))].sort();
 
 const inDays = (days: number): string => new Date(Date.now() + days * 86_400_000).toISOString();
 
 describe('payments', () => {
   let stub: StripeStub;
   let t: TestApp;
-  const admin = (): [string, string] => bearer(t.adminKey);
 
   beforeAll(async () => {
     stub = await startStripeStub();
-    t = await createTestApp({
-      STRIPE_SECRET_KEY: SECRET_KEY,
-      STRIPE_WEBHOOK_SECRET: `whsec_test_${randomBytes(16).toString('hex')}`,
-      STRIPE_API_BASE: stub.url,
-      PUBLIC_BASE_URL,
-    });
+    t = await createStripeTestApp(
+      stub,
+      `whsec_test_${randomBytes(16).toString('hex')}`,
+      SECRET_KEY,
+    );
   });
   afterAll(async () => {
     await t.close();
     await stub.close();
   });
 
-  const createAccount = async (): Promise<{ id: string; consoleKey: string }> => {
-    const res = await t.http
-      .post('/v1/admin/accounts')
-      .set(...admin())
-      .send({ name: `Payer ${randomBytes(3).toString('hex')}` })
-      .expect(201);
-    return { id: res.body.id, consoleKey: res.body.consoleKey };
-  };
-
-  const createPromotion = async (body: Record<string, unknown>) =>
-    (
-      await t.http
-        .post('/v1/admin/promotions')
-        .set(...admin())
-        .send(body)
-        .expect(201)
-    ).body as { id: string; rate: string };
+  const newPayer = () => createAccount(t, `Payer ${randomBytes(3).toString('hex')}`);
 
   const deletePromotion = (id: string) =>
     t.http
       .delete(`/v1/admin/promotions/${id}`)
-      .set(...admin())
+      .set(...adminHeaders(t))
       .expect(204);
 
   const topUp = (consoleKey: string, body: Record<string, unknown>) =>
@@ -87,7 +60,7 @@ describe('payments', () => {
     it('are seeded with one active 15% promotion at rate 0.85', async () => {
       const res = await t.http
         .get('/v1/admin/promotions')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .expect(200);
       expect(Object.keys(res.body).sort()).toEqual(['data', 'nextCursor']);
       expect(res.body.data).toHaveLength(1);
@@ -109,7 +82,7 @@ describe('payments', () => {
       const endsAt = inDays(30);
       const created = await t.http
         .post('/v1/admin/promotions')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send({
           name: 'Launch week',
           rate: '0.9',
@@ -130,13 +103,13 @@ describe('payments', () => {
       const id = created.body.id as string;
       const got = await t.http
         .get(`/v1/admin/promotions/${id}`)
-        .set(...admin())
+        .set(...adminHeaders(t))
         .expect(200);
       expect(got.body).toEqual(created.body);
 
       const patched = await t.http
         .patch(`/v1/admin/promotions/${id}`)
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send({ rate: '0.75', endsAt: null, active: true })
         .expect(200);
       expect(patched.body).toMatchObject({
@@ -150,22 +123,26 @@ describe('payments', () => {
       });
 
       await deletePromotion(id);
-      expectError(await t.http.get(`/v1/admin/promotions/${id}`).set(...admin()), 404, 'not_found');
-      expectError(
-        await t.http.delete(`/v1/admin/promotions/${id}`).set(...admin()),
+      expectErrorBody(
+        await t.http.get(`/v1/admin/promotions/${id}`).set(...adminHeaders(t)),
         404,
         'not_found',
       );
-      expectError(
+      expectErrorBody(
+        await t.http.delete(`/v1/admin/promotions/${id}`).set(...adminHeaders(t)),
+        404,
+        'not_found',
+      );
+      expectErrorBody(
         await t.http
           .patch(`/v1/admin/promotions/${id}`)
-          .set(...admin())
+          .set(...adminHeaders(t))
           .send({ rate: '0.5' }),
         404,
         'not_found',
       );
-      expectError(
-        await t.http.get('/v1/admin/promotions/not-a-uuid').set(...admin()),
+      expectErrorBody(
+        await t.http.get('/v1/admin/promotions/not-a-uuid').set(...adminHeaders(t)),
         404,
         'not_found',
       );
@@ -196,16 +173,16 @@ describe('payments', () => {
       const before = await t.sql.query(`SELECT count(*)::int AS n FROM promotions`);
       const res = await t.http
         .post('/v1/admin/promotions')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send(body);
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual([...fields].sort());
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toEqual([...fields].sort());
       const after = await t.sql.query(`SELECT count(*)::int AS n FROM promotions`);
       expect(after.rows[0].n).toBe(before.rows[0].n);
     });
 
     it('accepts a rate of exactly 1 and refuses patches that break the rules', async () => {
-      const p = await createPromotion({
+      const p = await createPromotion(t, {
         name: 'No discount',
         rate: '1',
         startsAt: inDays(10),
@@ -223,15 +200,15 @@ describe('payments', () => {
       for (const [body, fields] of cases) {
         const res = await t.http
           .patch(`/v1/admin/promotions/${p.id}`)
-          .set(...admin())
+          .set(...adminHeaders(t))
           .send(body);
-        expectError(res, 400, 'validation_failed');
-        expect(fieldsOf(res)).toEqual(fields);
+        expectErrorBody(res, 400, 'validation_failed');
+        expect(errorFields(res)).toEqual(fields);
       }
       // Clearing startsAt makes any endsAt acceptable.
       const ok = await t.http
         .patch(`/v1/admin/promotions/${p.id}`)
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send({ startsAt: null, endsAt: inDays(5) })
         .expect(200);
       expect(ok.body.startsAt).toBeNull();
@@ -239,26 +216,30 @@ describe('payments', () => {
     });
 
     it('are for admins only', async () => {
-      const { consoleKey } = await createAccount();
-      expectError(
+      const { consoleKey } = await newPayer();
+      expectErrorBody(
         await t.http.get('/v1/admin/promotions').set(...bearer(consoleKey)),
         403,
         'forbidden',
       );
-      expectError(
-        await t.http.get('/v1/admin/promotions').set(...bearer(t.gatewayKey)),
+      expectErrorBody(
+        await t.http.get('/v1/admin/promotions').set(...gatewayHeaders(t)),
         403,
         'forbidden',
       );
-      expectError(await t.http.get('/v1/admin/promotions'), 401, 'unauthorized');
+      expectErrorBody(await t.http.get('/v1/admin/promotions'), 401, 'unauthorized');
     });
 
     it('price a top-up with the lowest rate among those that apply now, honouring minCredit', async () => {
-      const { consoleKey } = await createAccount();
-      const big = await createPromotion({ name: 'Big spender', rate: '0.8', minCredit: '500.00' });
-      const inactive = await createPromotion({ name: 'Paused', rate: '0.5', active: false });
-      const future = await createPromotion({ name: 'Soon', rate: '0.5', startsAt: inDays(1) });
-      const ended = await createPromotion({
+      const { consoleKey } = await newPayer();
+      const big = await createPromotion(t, {
+        name: 'Big spender',
+        rate: '0.8',
+        minCredit: '500.00',
+      });
+      const inactive = await createPromotion(t, { name: 'Paused', rate: '0.5', active: false });
+      const future = await createPromotion(t, { name: 'Soon', rate: '0.5', startsAt: inDays(1) });
+      const ended = await createPromotion(t, {
         name: 'Over',
         rate: '0.5',
         startsAt: inDays(-10),
@@ -283,8 +264,8 @@ describe('payments', () => {
     });
 
     it('leave past top-ups unchanged when deleted: the top-up keeps its snapshot', async () => {
-      const { consoleKey } = await createAccount();
-      const p = await createPromotion({ name: 'Flash', rate: '0.5' });
+      const { consoleKey } = await newPayer();
+      const p = await createPromotion(t, { name: 'Flash', rate: '0.5' });
       const res = await topUp(consoleKey, { credit: '10.00' }).expect(201);
       expect(res.body).toMatchObject({
         price: '5.00',
@@ -304,7 +285,7 @@ describe('payments', () => {
 
   describe('top-ups', () => {
     it('creates a pending top-up with a Checkout Session priced at credit × 0.85', async () => {
-      const { id: accountId, consoleKey } = await createAccount();
+      const { id: accountId, consoleKey } = await newPayer();
       const before = stub.requests.length;
       const res = await topUp(consoleKey, { credit: '100.00' });
       expect(res.status).toBe(201);
@@ -382,7 +363,7 @@ describe('payments', () => {
       ['33.33', '33.33', 2833], // 28.3305
       ['10000.00', '10000.00', 850000], // largest credit
     ])('prices a credit of %s at cents rounded half-up', async (credit, shown, cents) => {
-      const { consoleKey } = await createAccount();
+      const { consoleKey } = await newPayer();
       const res = await topUp(consoleKey, { credit }).expect(201);
       expect(res.body.credit).toBe(shown);
       const dollars = `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
@@ -403,29 +384,29 @@ describe('payments', () => {
       ['a missing credit', {}],
       ['a null credit', { credit: null }],
     ])('refuses %s with 400 naming credit, writing nothing', async (_what, body) => {
-      const { id, consoleKey } = await createAccount();
+      const { id, consoleKey } = await newPayer();
       const before = stub.requests.length;
       const res = await topUp(consoleKey, body);
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual(['credit']);
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toEqual(['credit']);
       expect(await topUpCount(id)).toBe(0);
       expect(stub.requests.length).toBe(before);
     });
 
     it('refuses an unknown field with 400 naming it', async () => {
-      const { consoleKey } = await createAccount();
+      const { consoleKey } = await newPayer();
       const res = await topUp(consoleKey, { credit: '10.00', price: '1.00' });
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual(['price']);
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toEqual(['price']);
     });
 
     it('refuses a price below the card minimum of 0.50 with 400 naming credit', async () => {
-      const { id, consoleKey } = await createAccount();
-      const p = await createPromotion({ name: 'Almost free', rate: '0.1' });
+      const { id, consoleKey } = await newPayer();
+      const p = await createPromotion(t, { name: 'Almost free', rate: '0.1' });
       try {
         const res = await topUp(consoleKey, { credit: '4.00' }); // 0.40
-        expectError(res, 400, 'validation_failed');
-        expect(fieldsOf(res)).toEqual(['credit']);
+        expectErrorBody(res, 400, 'validation_failed');
+        expect(errorFields(res)).toEqual(['credit']);
         expect(await topUpCount(id)).toBe(0);
         expect((await topUp(consoleKey, { credit: '5.00' })).body.price).toBe('0.50');
       } finally {
@@ -434,7 +415,7 @@ describe('payments', () => {
     });
 
     it('answers 503 and closes the top-up as failed when Stripe refuses, charging nothing', async () => {
-      const { id: accountId, consoleKey } = await createAccount();
+      const { id: accountId, consoleKey } = await newPayer();
       stub.failWith(400);
       let res: Response;
       try {
@@ -442,7 +423,7 @@ describe('payments', () => {
       } finally {
         stub.failWith(null);
       }
-      expectError(res, 503, 'service_unavailable');
+      expectErrorBody(res, 503, 'service_unavailable');
       expect(JSON.stringify(res.body)).not.toContain(SECRET_KEY);
       const rows = await t.sql.query(
         `SELECT status, checkout_session_id FROM top_ups WHERE account_id = $1`,
@@ -460,8 +441,8 @@ describe('payments', () => {
     });
 
     it('lists the customer’s own top-ups newest first, across pages', async () => {
-      const { id: accountId, consoleKey } = await createAccount();
-      const other = await createAccount();
+      const { id: accountId, consoleKey } = await newPayer();
+      const other = await newPayer();
       await topUp(other.consoleKey, { credit: '5.00' }).expect(201);
       const ids: string[] = [];
       for (const credit of ['10.00', '20.00', '30.00', '40.00', '50.00']) {
@@ -486,17 +467,17 @@ describe('payments', () => {
 
       const adminView = await t.http
         .get(`/v1/admin/accounts/${accountId}/top-ups`)
-        .set(...admin())
+        .set(...adminHeaders(t))
         .expect(200);
       expect((adminView.body.data as { id: string }[]).map((x) => x.id)).toEqual(
         [...ids].reverse(),
       );
-      expectError(
-        await t.http.get(`/v1/admin/accounts/${UNKNOWN}/top-ups`).set(...admin()),
+      expectErrorBody(
+        await t.http.get(`/v1/admin/accounts/${UNKNOWN}/top-ups`).set(...adminHeaders(t)),
         404,
         'not_found',
       );
-      expectError(
+      expectErrorBody(
         await t.http
           .get('/v1/me/top-ups')
           .query({ cursor: 'garbage' })
@@ -507,14 +488,14 @@ describe('payments', () => {
     });
 
     it('refuses another account’s top-up with 403 and an unknown one with 404', async () => {
-      const owner = await createAccount();
-      const intruder = await createAccount();
+      const owner = await newPayer();
+      const intruder = await newPayer();
       const { body } = await topUp(owner.consoleKey, { credit: '10.00' }).expect(201);
       const res = await t.http.get(`/v1/me/top-ups/${body.id}`).set(...bearer(intruder.consoleKey));
-      expectError(res, 403, 'forbidden');
+      expectErrorBody(res, 403, 'forbidden');
       expect(JSON.stringify(res.body)).not.toContain(body.checkoutUrl);
       for (const id of [UNKNOWN, 'not-a-uuid']) {
-        expectError(
+        expectErrorBody(
           await t.http.get(`/v1/me/top-ups/${id}`).set(...bearer(owner.consoleKey)),
           404,
           'not_found',
@@ -528,26 +509,26 @@ describe('payments', () => {
     });
 
     it('are for customers only under /v1/me and admins only under /v1/admin', async () => {
-      const { id, consoleKey } = await createAccount();
-      expectError(
+      const { id, consoleKey } = await newPayer();
+      expectErrorBody(
         await t.http
           .post('/v1/me/top-ups')
-          .set(...admin())
+          .set(...adminHeaders(t))
           .send({ credit: '10.00' }),
         403,
         'forbidden',
       );
-      expectError(
-        await t.http.get('/v1/me/top-ups').set(...bearer(t.gatewayKey)),
+      expectErrorBody(
+        await t.http.get('/v1/me/top-ups').set(...gatewayHeaders(t)),
         403,
         'forbidden',
       );
-      expectError(
+      expectErrorBody(
         await t.http.get(`/v1/admin/accounts/${id}/top-ups`).set(...bearer(consoleKey)),
         403,
         'forbidden',
       );
-      expectError(
+      expectErrorBody(
         await t.http.post('/v1/me/top-ups').send({ credit: '10.00' }),
         401,
         'unauthorized',
@@ -589,23 +570,13 @@ describe('payments', () => {
 
     it('still verifies and records webhooks (no API key is needed for that)', async () => {
       const event = stripeEvent('customer.created', { id: 'cus_1', object: 'customer' });
-      const { payload, header } = signed(event, secret);
-      const res = await hooksOnly.http
-        .post('/v1/stripe/webhook')
-        .set('Content-Type', 'application/json')
-        .set('Stripe-Signature', header)
-        .send(payload)
-        .expect(200);
+      const res = await deliverWebhook(hooksOnly, event, secret).expect(200);
       expect(res.body).toEqual({ received: true, duplicate: false, outcome: 'ignored' });
-      const acc = await hooksOnly.http
-        .post('/v1/admin/accounts')
-        .set(...bearer(hooksOnly.adminKey))
-        .send({ name: 'Hooks only' })
-        .expect(201);
-      expectError(
+      const acc = await createAccount(hooksOnly, 'Hooks only');
+      expectErrorBody(
         await hooksOnly.http
           .post('/v1/me/top-ups')
-          .set(...bearer(acc.body.consoleKey))
+          .set(...bearer(acc.consoleKey))
           .send({ credit: '10.00' }),
         503,
         'payments_not_configured',
@@ -627,54 +598,46 @@ describe('payments', () => {
     });
 
     it('answers 503 payments_not_configured for a top-up and writes nothing, the rest still works', async () => {
-      const acc = await bare.http
-        .post('/v1/admin/accounts')
-        .set(...bearer(bare.adminKey))
-        .send({ name: 'No Stripe' })
-        .expect(201);
+      const acc = await createAccount(bare, 'No Stripe');
       const before = stub.requests.length;
       const res = await bare.http
         .post('/v1/me/top-ups')
-        .set(...bearer(acc.body.consoleKey))
+        .set(...bearer(acc.consoleKey))
         .send({ credit: '100.00' });
-      expectError(res, 503, 'payments_not_configured');
+      expectErrorBody(res, 503, 'payments_not_configured');
       const rows = await bare.sql.query(`SELECT 1 FROM top_ups`);
       expect(rows.rowCount).toBe(0);
       expect(stub.requests.length).toBe(before);
 
       await bare.http
         .get('/v1/me')
-        .set(...bearer(acc.body.consoleKey))
+        .set(...bearer(acc.consoleKey))
         .expect(200);
       const list = await bare.http
         .get('/v1/me/top-ups')
-        .set(...bearer(acc.body.consoleKey))
+        .set(...bearer(acc.consoleKey))
         .expect(200);
       expect(list.body).toEqual({ data: [], nextCursor: null });
       await bare.http
         .get('/v1/admin/promotions')
-        .set(...bearer(bare.adminKey))
+        .set(...adminHeaders(bare))
         .expect(200);
       const quote = await bare.http
         .get('/v1/pricing/quote')
         .query({ model: 'gpt-image-2-all' })
-        .set(...bearer(bare.gatewayKey))
+        .set(...gatewayHeaders(bare))
         .expect(200);
       expect(quote.body.cashPrice).toBe('0.0255');
       await bare.http.get('/health').expect(200);
     });
 
     it('answers 503 payments_not_configured on the webhook, whatever it carries', async () => {
-      const { payload, header } = signed(
+      const res = await deliverWebhook(
+        bare,
         stripeEvent('customer.created', { id: 'cus_1' }),
         'whsec_anything',
       );
-      const res = await bare.http
-        .post('/v1/stripe/webhook')
-        .set('Content-Type', 'application/json')
-        .set('Stripe-Signature', header)
-        .send(payload);
-      expectError(res, 503, 'payments_not_configured');
+      expectErrorBody(res, 503, 'payments_not_configured');
       expect((await bare.sql.query(`SELECT 1 FROM stripe_events`)).rowCount).toBe(0);
     });
   });

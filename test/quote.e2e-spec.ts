@@ -1,23 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { Response } from 'supertest';
+import {
+  adminHeaders,
+  createAccount,
+  createPromotion,
+  errorFields,
+  expectErrorCode,
+} from './helpers/api.js';
 import { bearer, createTestApp, TestApp } from './helpers/test-app.js';
-
-/** The contract's error body: `{ error: { code, message, details? } }` and nothing else. */
-function expectError(res: Response, status: number, code: string): void {
-  expect(res.status).toBe(status);
-  expect(Object.keys(res.body)).toEqual(['error']);
-  expect(res.body.error.code).toBe(code);
-  expect(typeof res.body.error.message).toBe('string');
-  expect(JSON.stringify(res.body)).not.toMatch(/\bat .+\.(ts|js):\d+/);
-}
-
-const fieldsOf = (res: Response): string[] =>
-  [...new Set(((res.body.error?.details ?? []) as { field: string }[]).map((d) => d.field))].sort();
 
 describe('price quotes', () => {
   let t: TestApp;
   let seededPromotion: { id: string; name: string; rate: string };
-  const admin = (): [string, string] => bearer(t.adminKey);
   const quote = (query: Record<string, string | number>, key?: string) =>
     t.http
       .get('/v1/pricing/quote')
@@ -28,7 +21,7 @@ describe('price quotes', () => {
     t = await createTestApp();
     const promos = await t.http
       .get('/v1/admin/promotions')
-      .set(...admin())
+      .set(...adminHeaders(t))
       .expect(200);
     const { id, name, rate } = promos.body.data[0];
     seededPromotion = { id, name, rate };
@@ -101,16 +94,12 @@ describe('price quotes', () => {
   });
 
   it('answers every role and no anonymous caller', async () => {
-    const acc = await t.http
-      .post('/v1/admin/accounts')
-      .set(...admin())
-      .send({ name: 'Quoter' })
-      .expect(201);
-    for (const key of [t.adminKey, t.gatewayKey, acc.body.consoleKey as string]) {
+    const acc = await createAccount(t, 'Quoter');
+    for (const key of [t.adminKey, t.gatewayKey, acc.consoleKey]) {
       const res = await quote({ model: 'gpt-image-2-all', n: 5000 }, key).expect(200);
       expect(res.body.cashPrice).toBe('127.5');
     }
-    expectError(
+    expectErrorCode(
       await t.http.get('/v1/pricing/quote').query({ model: 'gpt-image-2-all' }),
       401,
       'unauthorized',
@@ -142,25 +131,21 @@ describe('price quotes', () => {
     ['an unknown parameter', { model: 'gpt-image-2-all', discount: '1' }, ['discount']],
   ])('refuses %s with 400 naming the fields', async (_what, query, fields) => {
     const res = await quote(query);
-    expectError(res, 400, 'validation_failed');
-    expect(fieldsOf(res)).toEqual(fields);
+    expectErrorCode(res, 400, 'validation_failed');
+    expect(errorFields(res)).toEqual(fields);
   });
 
   it('hides groups a customer may not select, but not from an admin', async () => {
     await t.http
       .post('/v1/admin/groups')
-      .set(...admin())
+      .set(...adminHeaders(t))
       .send({ name: 'internalOnly', ratio: '0.5', selectable: false })
       .expect(201);
-    const acc = await t.http
-      .post('/v1/admin/accounts')
-      .set(...admin())
-      .send({ name: 'Curious' })
-      .expect(201);
+    const acc = await createAccount(t, 'Curious');
     const q = { model: 'gpt-image-2-all', group: 'internalOnly' };
-    const refused = await quote(q, acc.body.consoleKey);
-    expectError(refused, 400, 'validation_failed');
-    expect(fieldsOf(refused)).toEqual(['group']);
+    const refused = await quote(q, acc.consoleKey);
+    expectErrorCode(refused, 400, 'validation_failed');
+    expect(errorFields(refused)).toEqual(['group']);
     expect((await quote(q, t.adminKey).expect(200)).body).toMatchObject({
       ratio: '0.5',
       price: '0.015',
@@ -168,14 +153,7 @@ describe('price quotes', () => {
   });
 
   it('uses the lowest rate active now, whatever its minCredit, and the price when none is active', async () => {
-    const create = async (body: Record<string, unknown>) =>
-      (
-        await t.http
-          .post('/v1/admin/promotions')
-          .set(...admin())
-          .send(body)
-          .expect(201)
-      ).body.id as string;
+    const create = async (body: Record<string, unknown>) => (await createPromotion(t, body)).id;
     const big = await create({ name: 'Big top-ups', rate: '0.7', minCredit: '1000' });
     const future = await create({
       name: 'Later',
@@ -192,14 +170,14 @@ describe('price quotes', () => {
       for (const id of [big, future]) {
         await t.http
           .delete(`/v1/admin/promotions/${id}`)
-          .set(...admin())
+          .set(...adminHeaders(t))
           .expect(204);
       }
     }
 
     await t.http
       .patch(`/v1/admin/promotions/${seededPromotion.id}`)
-      .set(...admin())
+      .set(...adminHeaders(t))
       .send({ active: false })
       .expect(200);
     try {
@@ -210,7 +188,7 @@ describe('price quotes', () => {
     } finally {
       await t.http
         .patch(`/v1/admin/promotions/${seededPromotion.id}`)
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send({ active: true })
         .expect(200);
     }
@@ -219,7 +197,7 @@ describe('price quotes', () => {
   it('follows a new price version at once', async () => {
     await t.http
       .put('/v1/admin/models/gpt-image-2-vip')
-      .set(...admin())
+      .set(...adminHeaders(t))
       .send({ mode: 'per_image', perImage: '0.04' })
       .expect(200);
     const res = await quote({ model: 'gpt-image-2-vip', n: 10 }).expect(200);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
 import { reconcile } from '../src/ledger/reconcile.js';
+import { createAccount, createToken, postAdjustment, postEvents } from './helpers/api.js';
 import { createTestApp, TestApp } from './helpers/test-app.js';
 
 describe('reconcile', () => {
@@ -11,16 +12,9 @@ describe('reconcile', () => {
   beforeAll(async () => {
     t = await createTestApp();
     ds = t.app.get(DataSource);
-    const admin = { Authorization: `Bearer ${t.adminKey}` };
-    const gateway = { Authorization: `Bearer ${t.gatewayKey}` };
-    accountId = (await t.http.post('/v1/admin/accounts').set(admin).send({ name: 'books' }).expect(201)).body.id;
-    await t.http
-      .post(`/v1/admin/accounts/${accountId}/adjustments`)
-      .set(admin)
-      .set('Idempotency-Key', 'credit-1')
-      .send({ amount: '5.00', reason: 'opening credit' })
-      .expect(201);
-    const token = (await t.http.post(`/v1/admin/accounts/${accountId}/tokens`).set(admin).send({ name: 't' }).expect(201)).body;
+    accountId = (await createAccount(t, 'books')).id;
+    await postAdjustment(t, accountId, 'credit-1', { amount: '5.00', reason: 'opening credit' }).expect(201);
+    const token = await createToken(t, accountId, { name: 't' });
     const events = Array.from({ length: 20 }, (_, i) => ({
       requestId: `rec-${i}`,
       tokenId: token.id,
@@ -28,7 +22,7 @@ describe('reconcile', () => {
       statusCode: i % 5 === 0 ? 500 : 200,
       usage: { inputTokens: 89, outputTokens: 1145 },
     }));
-    await t.http.post('/v1/usage-events/batch').set(gateway).send({ events }).expect(200);
+    await postEvents(t, events).expect(200);
   });
 
   afterAll(async () => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Decimal } from 'decimal.js';
 import { randomUUID } from 'node:crypto';
 import type { Response } from 'supertest';
+import { createAccount, createToken, credit, Json, postEvents } from './helpers/api.js';
 import { bearer, createTestApp, TestApp } from './helpers/test-app.js';
 
 const D = (v: Decimal.Value): Decimal => new Decimal(v);
@@ -82,14 +83,8 @@ function nextMonth(period: string): string {
   return m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
 }
 
-/** A response body as supertest gives it: `any` by design, its shape checked by the assertions. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = Record<string, any>;
-
 describe('statements and usage views', () => {
   let t: TestApp;
-  const admin = (): [string, string] => bearer(t.adminKey);
-  const gateway = (): [string, string] => bearer(t.gatewayKey);
 
   interface Customer {
     id: string;
@@ -107,14 +102,10 @@ describe('statements and usage views', () => {
     name: string,
     tokens: { name: string; group?: string }[],
   ): Promise<Customer> => {
-    const acc = await t.http
-      .post('/v1/admin/accounts')
-      .set(...admin())
-      .send({ name })
-      .expect(201);
+    const acc = await createAccount(t, name);
     const c: Customer = {
-      id: acc.body.id,
-      key: acc.body.consoleKey,
+      id: acc.id,
+      key: acc.consoleKey,
       tokens: [],
       charges: new Map(),
       skipped: new Map(),
@@ -122,25 +113,16 @@ describe('statements and usage views', () => {
       batches: [],
     };
     for (const tk of tokens) {
-      const res = await t.http
-        .post(`/v1/admin/accounts/${c.id}/tokens`)
-        .set(...admin())
-        .send(tk)
-        .expect(201);
-      c.tokens.push({ id: res.body.id, name: res.body.name });
+      const token = await createToken(t, c.id, tk);
+      c.tokens.push({ id: token.id, name: token.name });
     }
     return c;
   };
 
   const adjust = async (c: Customer, amount: string): Promise<Json> => {
-    const res = await t.http
-      .post(`/v1/admin/accounts/${c.id}/adjustments`)
-      .set(...admin())
-      .set('Idempotency-Key', randomUUID())
-      .send({ amount, reason: `statement test ${amount}` })
-      .expect(201);
+    const adjustment = await credit(t, c.id, amount, `statement test ${amount}`);
     c.adjustments.push(amount);
-    return res.body;
+    return adjustment;
   };
 
   const postBatch = async (c: Customer, events: Json[]): Promise<void> => {
@@ -149,11 +131,7 @@ describe('statements and usage views', () => {
       statusCode: 200,
       ...e,
     }));
-    const res = await t.http
-      .post('/v1/usage-events/batch')
-      .set(...gateway())
-      .send({ events: withIds })
-      .expect(200);
+    const res = await postEvents(t, withIds).expect(200);
     (res.body.results as Json[]).forEach((r, i) => {
       if (r.outcome === 'charged') c.charges.set(r.requestId, r.charge);
       else if (r.outcome === 'skipped') c.skipped.set(r.requestId, r.reason);

@@ -1,10 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import type { Response } from 'supertest';
+import {
+  adminHeaders,
+  createAccount,
+  errorFields,
+  expectErrorBody,
+  ISO,
+  UUID,
+} from './helpers/api.js';
 import { bearer, createTestApp, TestApp } from './helpers/test-app.js';
 
-const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TOKEN_KEYS = [
   'allowedModels',
   'createdAt',
@@ -34,43 +40,13 @@ interface Token {
   key?: string;
 }
 
-/** The contract's error body: `{ error: { code, message, details? } }` and nothing else. */
-function expectError(res: Response, status: number, code: string): void {
-  expect(res.status).toBe(status);
-  expect(Object.keys(res.body)).toEqual(['error']);
-  const err = res.body.error as Record<string, unknown>;
-  expect(err.code).toBe(code);
-  expect(typeof err.message).toBe('string');
-  for (const k of Object.keys(err)) expect(['code', 'message', 'details']).toContain(k);
-  if (err.details !== undefined) {
-    expect(Array.isArray(err.details)).toBe(true);
-    for (const d of err.details as unknown[]) {
-      expect(d).toEqual({ field: expect.any(String), message: expect.any(String) });
-    }
-  }
-  expect(JSON.stringify(res.body)).not.toMatch(/\bat .+\.(ts|js):\d+/); // no stack trace
-}
-
-const fieldsOf = (res: Response): string[] =>
-  [...new Set(((res.body.error?.details ?? []) as { field: string }[]).map((d) => d.field))].sort();
-
 const inHours = (h: number): string => new Date(Date.now() + h * 3600_000).toISOString();
 
 describe('API tokens', () => {
   let t: TestApp;
-  const admin = (): [string, string] => bearer(t.adminKey);
   /** Two customers: A does most things, B reaches for A's tokens. */
   let a: { id: string; consoleKey: string };
   let b: { id: string; consoleKey: string };
-
-  const createAccount = async (name: string) => {
-    const res = await t.http
-      .post('/v1/admin/accounts')
-      .set(...admin())
-      .send({ name })
-      .expect(201);
-    return { id: res.body.id as string, consoleKey: res.body.consoleKey as string };
-  };
 
   const myTokens = (consoleKey: string, query: Record<string, string | number> = {}) =>
     t.http
@@ -92,7 +68,7 @@ describe('API tokens', () => {
   const createAsAdmin = (accountId: string, body: Record<string, unknown>) =>
     t.http
       .post(`/v1/admin/accounts/${accountId}/tokens`)
-      .set(...admin())
+      .set(...adminHeaders(t))
       .send(body);
 
   const storedToken = async (id: string) => {
@@ -106,8 +82,8 @@ describe('API tokens', () => {
 
   beforeAll(async () => {
     t = await createTestApp();
-    a = await createAccount('Customer A');
-    b = await createAccount('Customer B');
+    a = await createAccount(t, 'Customer A');
+    b = await createAccount(t, 'Customer B');
   });
   afterAll(async () => {
     await t.close();
@@ -138,7 +114,7 @@ describe('API tokens', () => {
 
       const list = await t.http
         .get(`/v1/admin/accounts/${a.id}/tokens`)
-        .set(...admin())
+        .set(...adminHeaders(t))
         .expect(200);
       const listed = (list.body.data as Token[]).find((x) => x.id === created.id);
       expect(listed).toBeDefined();
@@ -209,7 +185,7 @@ describe('API tokens', () => {
     it('refuses a customer a group that is not selectable, naming group, while an admin may use it', async () => {
       await t.http
         .patch('/v1/admin/groups/image2Enterprise')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send({ selectable: false })
         .expect(200);
       const before = await countTokens();
@@ -217,8 +193,8 @@ describe('API tokens', () => {
         name: 'enterprise',
         group: 'image2Enterprise',
       });
-      expectError(refused, 400, 'validation_failed');
-      expect(fieldsOf(refused)).toEqual(['group']);
+      expectErrorBody(refused, 400, 'validation_failed');
+      expect(errorFields(refused)).toEqual(['group']);
       expect(await countTokens()).toBe(before);
 
       const byAdmin = await createAsAdmin(a.id, {
@@ -232,13 +208,13 @@ describe('API tokens', () => {
     it('refuses a customer moving a token into a group that is not selectable', async () => {
       const created = await t.http
         .post('/v1/admin/groups')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send({ name: 'hiddenTier', ratio: '0.5', selectable: false });
       expect(created.status).toBe(201);
       const token = await createMine(a.consoleKey, { name: 'mover' }).expect(201);
       const res = await patchMine(a.consoleKey, token.body.id as string, { group: 'hiddenTier' });
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual(['group']);
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toEqual(['group']);
       expect((await storedToken(token.body.id as string))?.group_name).toBe('default');
     });
 
@@ -279,15 +255,15 @@ describe('API tokens', () => {
       async (_what, body, fields) => {
         const before = await countTokens();
         const res = await createMine(a.consoleKey, body());
-        expectError(res, 400, 'validation_failed');
-        expect(fieldsOf(res)).toEqual([...fields].sort());
+        expectErrorBody(res, 400, 'validation_failed');
+        expect(errorFields(res)).toEqual([...fields].sort());
         expect(await countTokens()).toBe(before);
       },
     );
 
     it('answers 404 when an admin creates a token for an account that does not exist', async () => {
       const before = await countTokens();
-      expectError(await createAsAdmin(randomUUID(), { name: 'ghost' }), 404, 'not_found');
+      expectErrorBody(await createAsAdmin(randomUUID(), { name: 'ghost' }), 404, 'not_found');
       expect(await countTokens()).toBe(before);
     });
   });
@@ -377,8 +353,8 @@ describe('API tokens', () => {
       const id = created.body.id as string;
       const before = await storedToken(id);
       const res = await patchMine(a.consoleKey, id, body);
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual(fields);
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toEqual(fields);
       expect(await storedToken(id)).toEqual(before);
     });
 
@@ -401,7 +377,7 @@ describe('API tokens', () => {
       const id = created.body.id as string;
       await deleteMine(a.consoleKey, id).expect(200);
       const res = await patchMine(a.consoleKey, id, { name: 'revived?' });
-      expectError(res, 409, 'conflict');
+      expectErrorBody(res, 409, 'conflict');
       expect(await storedToken(id)).toMatchObject({
         name: 'revoked then patched',
         status: 'revoked',
@@ -413,14 +389,14 @@ describe('API tokens', () => {
     it("refuses customer B changing customer A's token with 403 and changes nothing", async () => {
       const created = await createMine(a.consoleKey, { name: 'mine alone' }).expect(201);
       const id = created.body.id as string;
-      expectError(await patchMine(b.consoleKey, id, { name: 'stolen' }), 403, 'forbidden');
+      expectErrorBody(await patchMine(b.consoleKey, id, { name: 'stolen' }), 403, 'forbidden');
       expect(await storedToken(id)).toMatchObject({ name: 'mine alone', status: 'active' });
     });
 
     it("refuses customer B revoking customer A's token with 403 and leaves it active", async () => {
       const created = await createMine(a.consoleKey, { name: 'not yours' }).expect(201);
       const id = created.body.id as string;
-      expectError(await deleteMine(b.consoleKey, id), 403, 'forbidden');
+      expectErrorBody(await deleteMine(b.consoleKey, id), 403, 'forbidden');
       expect((await storedToken(id))?.status).toBe('active');
     });
 
@@ -437,22 +413,22 @@ describe('API tokens', () => {
       ['a random id', () => randomUUID()],
       ['an id that is not a uuid', () => 'not-a-uuid'],
     ])('answers 404 for PATCH and DELETE of %s', async (_what, id) => {
-      expectError(await patchMine(a.consoleKey, id(), { name: 'x' }), 404, 'not_found');
-      expectError(await deleteMine(a.consoleKey, id()), 404, 'not_found');
+      expectErrorBody(await patchMine(a.consoleKey, id(), { name: 'x' }), 404, 'not_found');
+      expectErrorBody(await deleteMine(a.consoleKey, id()), 404, 'not_found');
     });
   });
 
   describe('keys and roles', () => {
     it('refuses the customer token routes without a key with 401', async () => {
-      expectError(await t.http.get('/v1/me/tokens'), 401, 'unauthorized');
-      expectError(await t.http.post('/v1/me/tokens').send({ name: 'x' }), 401, 'unauthorized');
+      expectErrorBody(await t.http.get('/v1/me/tokens'), 401, 'unauthorized');
+      expectErrorBody(await t.http.post('/v1/me/tokens').send({ name: 'x' }), 401, 'unauthorized');
     });
 
     it.each(['admin', 'gateway'] as const)(
       'refuses a %s key on /v1/me/tokens with 403',
       async (role) => {
         const key = role === 'admin' ? t.adminKey : t.gatewayKey;
-        expectError(await t.http.get('/v1/me/tokens').set(...bearer(key)), 403, 'forbidden');
+        expectErrorBody(await t.http.get('/v1/me/tokens').set(...bearer(key)), 403, 'forbidden');
       },
     );
 
@@ -461,12 +437,12 @@ describe('API tokens', () => {
       async (role) => {
         const key = role === 'customer' ? a.consoleKey : t.gatewayKey;
         const before = await countTokens();
-        expectError(
+        expectErrorBody(
           await t.http.get(`/v1/admin/accounts/${a.id}/tokens`).set(...bearer(key)),
           403,
           'forbidden',
         );
-        expectError(
+        expectErrorBody(
           await t.http
             .post(`/v1/admin/accounts/${a.id}/tokens`)
             .set(...bearer(key))
@@ -480,13 +456,13 @@ describe('API tokens', () => {
 
     it('does not accept an sk- token as a customer key', async () => {
       const created = await createMine(a.consoleKey, { name: 'not a console key' }).expect(201);
-      expectError(await myTokens(created.body.key as string), 401, 'unauthorized');
+      expectErrorBody(await myTokens(created.body.key as string), 401, 'unauthorized');
     });
   });
 
   describe('pagination', () => {
     it('lists every token exactly once, newest first, across pages of 2', async () => {
-      const c = await createAccount('Customer C');
+      const c = await createAccount(t, 'Customer C');
       const created: string[] = [];
       for (let i = 0; i < 5; i++) {
         created.push(
@@ -518,7 +494,7 @@ describe('API tokens', () => {
       const first = await t.http
         .get(`/v1/admin/accounts/${b.id}/tokens`)
         .query({ limit: 1 })
-        .set(...admin())
+        .set(...adminHeaders(t))
         .expect(200);
       expect(first.body.data).toHaveLength(1);
       expect(first.body.nextCursor).toBeNull();
@@ -530,8 +506,8 @@ describe('API tokens', () => {
       ['a cursor it did not hand out', { cursor: 'garbage' }, 'cursor'],
     ])('refuses %s with 400', async (_what, query, field) => {
       const res = await myTokens(a.consoleKey, query);
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual([field]);
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toEqual([field]);
     });
   });
 });

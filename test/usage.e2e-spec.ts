@@ -1,30 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Decimal } from 'decimal.js';
 import { randomUUID } from 'node:crypto';
-import type { Response } from 'supertest';
+import {
+  adminHeaders,
+  balanceOf,
+  Body,
+  createAccount,
+  createToken,
+  credit,
+  errorFields,
+  expectErrorBody,
+  fundedAccount,
+  gatewayHeaders,
+  ISO,
+  postEvent,
+  postEvents,
+} from './helpers/api.js';
 import { bearer, createTestApp, TestApp } from './helpers/test-app.js';
-
-const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
-
-/** The contract's error body: `{ error: { code, message, details? } }` and nothing else. */
-function expectError(res: Response, status: number, code: string): void {
-  expect(res.status).toBe(status);
-  expect(Object.keys(res.body)).toEqual(['error']);
-  const err = res.body.error as Record<string, unknown>;
-  expect(err.code).toBe(code);
-  expect(typeof err.message).toBe('string');
-  for (const k of Object.keys(err)) expect(['code', 'message', 'details']).toContain(k);
-  if (err.details !== undefined) {
-    expect(Array.isArray(err.details)).toBe(true);
-    for (const d of err.details as unknown[]) {
-      expect(d).toEqual({ field: expect.any(String), message: expect.any(String) });
-    }
-  }
-  expect(JSON.stringify(res.body)).not.toMatch(/\bat .+\.(ts|js):\d+/); // no stack trace
-}
-
-const fieldsOf = (res: Response): string[] =>
-  [...new Set(((res.body.error?.details ?? []) as { field: string }[]).map((d) => d.field))].sort();
 
 const D = (v: Decimal.Value): Decimal => new Decimal(v);
 const sum = (values: Decimal.Value[]): Decimal => values.reduce<Decimal>((s, v) => s.plus(v), D(0));
@@ -117,70 +109,17 @@ function expectedCharge(e: UsageEvent, ratio: Decimal.Value): Decimal {
 
 describe('usage events', () => {
   let t: TestApp;
-  const admin = (): [string, string] => bearer(t.adminKey);
-  const gateway = (): [string, string] => bearer(t.gatewayKey);
-
-  const createAccount = async (name: string): Promise<{ id: string; consoleKey: string }> => {
-    const res = await t.http
-      .post('/v1/admin/accounts')
-      .set(...admin())
-      .send({ name })
-      .expect(201);
-    return { id: res.body.id as string, consoleKey: res.body.consoleKey as string };
-  };
-
-  const credit = async (accountId: string, amount: string): Promise<void> => {
-    await t.http
-      .post(`/v1/admin/accounts/${accountId}/adjustments`)
-      .set(...admin())
-      .set('Idempotency-Key', randomUUID())
-      .send({ amount, reason: 'x' })
-      .expect(201);
-  };
-
-  const createToken = async (accountId: string, body: Record<string, unknown> = {}) => {
-    const res = await t.http
-      .post(`/v1/admin/accounts/${accountId}/tokens`)
-      .set(...admin())
-      .send({ name: 'usage test', ...body })
-      .expect(201);
-    return { id: res.body.id as string, key: res.body.key as string };
-  };
-
   /** An account holding `balance` USD with one token in `group` (the default group when omitted). */
   const customer = async (
     name: string,
     opts: { balance?: string; group?: string; spendLimit?: string } = {},
   ) => {
-    const account = await createAccount(name);
-    const balance = opts.balance ?? '10.00';
-    if (!D(balance).isZero()) await credit(account.id, balance);
-    const tokenBody: Record<string, unknown> = {};
+    const account = await fundedAccount(t, name, opts.balance ?? '10.00', 'x');
+    const tokenBody: Body = { name: 'usage test' };
     if (opts.group) tokenBody.group = opts.group;
     if (opts.spendLimit) tokenBody.spendLimit = opts.spendLimit;
-    const token = await createToken(account.id, tokenBody);
+    const token = await createToken(t, account.id, tokenBody);
     return { account, token };
-  };
-
-  const post = (event: unknown) =>
-    t.http
-      .post('/v1/usage-events')
-      .set(...gateway())
-      .send(event as object);
-
-  const postBatch = (events: unknown[]) =>
-    t.http
-      .post('/v1/usage-events/batch')
-      .set(...gateway())
-      .send({ events });
-
-  /** The balance the customer sees on GET /v1/me. */
-  const balanceOf = async (consoleKey: string): Promise<string> => {
-    const res = await t.http
-      .get('/v1/me')
-      .set(...bearer(consoleKey))
-      .expect(200);
-    return res.body.balance as string;
   };
 
   const tokenView = async (
@@ -189,7 +128,7 @@ describe('usage events', () => {
   ): Promise<Record<string, unknown>> => {
     const res = await t.http
       .get(`/v1/admin/accounts/${accountId}/tokens`)
-      .set(...admin())
+      .set(...adminHeaders(t))
       .expect(200);
     const found = (res.body.data as Record<string, unknown>[]).find((x) => x.id === tokenId);
     if (!found) throw new Error(`token ${tokenId} not listed`);
@@ -199,7 +138,7 @@ describe('usage events', () => {
   const authorize = async (key: string, model: string): Promise<Record<string, unknown>> => {
     const res = await t.http
       .post('/v1/gateway/authorize')
-      .set(...gateway())
+      .set(...gatewayHeaders(t))
       .send({ key, model })
       .expect(200);
     return res.body as Record<string, unknown>;
@@ -280,7 +219,7 @@ describe('usage events', () => {
     it('charges the provider example 0.035062 in the default group and books it in the ledger', async () => {
       const { account, token } = await customer('Provider example');
       const e = tokensEvent(token.id);
-      const res = await post(e).expect(201);
+      const res = await postEvent(t, e).expect(201);
       expect(res.body).toEqual({
         requestId: e.requestId,
         tokenId: token.id,
@@ -312,7 +251,7 @@ describe('usage events', () => {
         duplicate: false,
       });
 
-      expect(await balanceOf(account.consoleKey)).toBe('9.964938');
+      expect(await balanceOf(t, account.consoleKey)).toBe('9.964938');
       const entries = await usageEntries(e.requestId);
       expect(entries).toHaveLength(1);
       expect(D(entries[0].amount).equals('-0.035062')).toBe(true);
@@ -335,7 +274,7 @@ describe('usage events', () => {
         group: 'image2Enterprise',
       });
       const e = tokensEvent(token.id);
-      const res = await post(e).expect(201);
+      const res = await postEvent(t, e).expect(201);
       expect(res.body).toMatchObject({
         outcome: 'charged',
         charge: '0.0420744',
@@ -361,7 +300,7 @@ describe('usage events', () => {
           amount: '0.03435',
         },
       ]);
-      expect(await balanceOf(account.consoleKey)).toBe('9.9579256');
+      expect(await balanceOf(t, account.consoleKey)).toBe('9.9579256');
       const entries = await usageEntries(e.requestId);
       expect(entries).toHaveLength(1);
       expect(D(entries[0].amount).equals('-0.0420744')).toBe(true);
@@ -376,7 +315,7 @@ describe('usage events', () => {
       const e = tokensEvent(token.id, {
         usage: { inputTokens: 1000, outputTokens: 100, inputTokensDetails: { cachedTokens: 400 } },
       });
-      const res = await post(e).expect(201);
+      const res = await postEvent(t, e).expect(201);
       // 600 × 8 + 400 × 2 + 100 × 30 = 8600 per 1M
       expect(res.body.charge).toBe('0.0086');
       expect(res.body.breakdown).toEqual([
@@ -402,7 +341,7 @@ describe('usage events', () => {
           amount: '0.003',
         },
       ]);
-      expect(await balanceOf(account.consoleKey)).toBe('9.9914');
+      expect(await balanceOf(t, account.consoleKey)).toBe('9.9914');
     });
 
     it('splits input into text and image tokens and takes cached tokens from text first, then image', async () => {
@@ -415,7 +354,7 @@ describe('usage events', () => {
           outputTokensDetails: { textTokens: 50, imageTokens: 250 },
         },
       });
-      const res = await post(e).expect(201);
+      const res = await postEvent(t, e).expect(201);
       // text 100 all cached, image 400 - 50 cached = 350; 350 × 8 + 150 × 2 + 300 × 30 = 12100 per 1M
       expect(res.body.charge).toBe('0.0121');
       expect(res.body.breakdown).toEqual([
@@ -453,7 +392,7 @@ describe('usage events', () => {
     it('adds 100 output image tokens for each streamed partial image', async () => {
       const { token } = await customer('Partials');
       const e = tokensEvent(token.id, { partialImages: 2 });
-      const res = await post(e).expect(201);
+      const res = await postEvent(t, e).expect(201);
       // 0.035062 + 200 × 30 / 1M
       expect(res.body.charge).toBe('0.041062');
       expect(res.body.breakdown).toContainEqual({
@@ -468,8 +407,8 @@ describe('usage events', () => {
     it('charges gpt-image-2-all 0.03 per request, 0.036 in image2Enterprise', async () => {
       const plain = await customer('Flat default');
       const ent = await customer('Flat enterprise', { group: 'image2Enterprise' });
-      const a = await post(flatEvent(plain.token.id)).expect(201);
-      const b = await post(flatEvent(ent.token.id)).expect(201);
+      const a = await postEvent(t, flatEvent(plain.token.id)).expect(201);
+      const b = await postEvent(t, flatEvent(ent.token.id)).expect(201);
       expect(a.body).toMatchObject({
         outcome: 'charged',
         charge: '0.03',
@@ -480,44 +419,45 @@ describe('usage events', () => {
         { item: 'request', quantity: '1', unitPrice: '0.03', unit: 'per_request', amount: '0.03' },
       ]);
       expect(b.body).toMatchObject({ outcome: 'charged', charge: '0.036', ratio: '1.2' });
-      expect(await balanceOf(plain.account.consoleKey)).toBe('9.97');
-      expect(await balanceOf(ent.account.consoleKey)).toBe('9.964');
+      expect(await balanceOf(t, plain.account.consoleKey)).toBe('9.97');
+      expect(await balanceOf(t, ent.account.consoleKey)).toBe('9.964');
     });
 
     it('charges gpt-image-2-vip 0.03 per image returned: 3 images cost 0.09', async () => {
       const { account, token } = await customer('Per image');
-      const res = await post(imageEvent(token.id, 3)).expect(201);
+      const res = await postEvent(t, imageEvent(token.id, 3)).expect(201);
       expect(res.body).toMatchObject({ outcome: 'charged', charge: '0.09', priceVersion: 1 });
       expect(res.body.breakdown).toEqual([
         { item: 'image', quantity: '3', unitPrice: '0.03', unit: 'per_image', amount: '0.09' },
       ]);
-      expect(await balanceOf(account.consoleKey)).toBe('9.91');
+      expect(await balanceOf(t, account.consoleKey)).toBe('9.91');
     });
 
     it('charges one image when a per-image event leaves images out', async () => {
       const { token } = await customer('Default image count');
       const e = imageEvent(token.id, 1);
       delete e.images;
-      const res = await post(e).expect(201);
+      const res = await postEvent(t, e).expect(201);
       expect(res.body).toMatchObject({ outcome: 'charged', charge: '0.03' });
       expect(res.body.breakdown[0]).toMatchObject({ item: 'image', quantity: '1' });
     });
 
     it('keeps every digit where floating point would not: 1 in, 3 out at ratio 1.2 is 0.0001176', async () => {
       const { account, token } = await customer('Tiny enterprise', { group: 'image2Enterprise' });
-      const res = await post(
+      const res = await postEvent(
+        t,
         tokensEvent(token.id, { usage: { inputTokens: 1, outputTokens: 3 } }),
       ).expect(201);
       // (8 + 90) / 1M × 1.2; in binary floating point this is 0.00011759999999999999.
       expect(res.body.charge).toBe('0.0001176');
-      expect(await balanceOf(account.consoleKey)).toBe('9.9998824');
+      expect(await balanceOf(t, account.consoleKey)).toBe('9.9998824');
     });
 
     it('keeps the occurredAt the gateway sent and stamps recordedAt itself', async () => {
       const { token } = await customer('Occurred');
       const occurredAt = '2026-01-15T10:20:30.000Z';
       const before = Date.now();
-      const res = await post(flatEvent(token.id, { occurredAt })).expect(201);
+      const res = await postEvent(t, flatEvent(token.id, { occurredAt })).expect(201);
       expect(res.body.occurredAt).toBe(occurredAt);
       expect(Date.parse(res.body.recordedAt as string)).toBeGreaterThanOrEqual(before - 5_000);
     });
@@ -565,7 +505,7 @@ describe('usage events', () => {
       async (reason, _label, make) => {
         const { account, token } = await customer(`Skip ${reason}`);
         const e = make(token.id);
-        const res = await post(e).expect(201);
+        const res = await postEvent(t, e).expect(201);
         expect(res.body).toMatchObject({
           requestId: e.requestId,
           outcome: 'skipped',
@@ -578,25 +518,25 @@ describe('usage events', () => {
         expect(rows[0]).toMatchObject({ outcome: 'skipped', reason, account_id: account.id });
         expect(D(rows[0].charge).isZero()).toBe(true);
         expect(await usageEntries(e.requestId)).toEqual([]);
-        expect(await balanceOf(account.consoleKey)).toBe('10.00');
+        expect(await balanceOf(t, account.consoleKey)).toBe('10.00');
         expect((await tokenView(account.id, token.id)).spent).toBe('0.00');
       },
     );
 
     it('still charges a timed-out request that came back with usage', async () => {
       const { token } = await customer('Timed out with usage');
-      const res = await post(tokensEvent(token.id, { timedOut: true })).expect(201);
+      const res = await postEvent(t, tokensEvent(token.id, { timedOut: true })).expect(201);
       expect(res.body).toMatchObject({ outcome: 'charged', charge: '0.035062' });
     });
 
     it('replays a skipped event as a duplicate, still uncharged', async () => {
       const { account, token } = await customer('Skip replay');
       const e = tokensEvent(token.id, { statusCode: 502 });
-      const first = await post(e).expect(201);
-      const again = await post(e).expect(200);
+      const first = await postEvent(t, e).expect(201);
+      const again = await postEvent(t, e).expect(200);
       expect(again.body).toEqual({ ...first.body, duplicate: true });
       expect(await usageRow(e.requestId)).toHaveLength(1);
-      expect(await balanceOf(account.consoleKey)).toBe('10.00');
+      expect(await balanceOf(t, account.consoleKey)).toBe('10.00');
     });
   });
 
@@ -604,11 +544,11 @@ describe('usage events', () => {
     it('answers a replay with 200, the stored outcome and duplicate true, charging nothing more', async () => {
       const { account, token } = await customer('Replay');
       const e = tokensEvent(token.id);
-      const first = await post(e).expect(201);
-      expect(await balanceOf(account.consoleKey)).toBe('9.964938');
-      const again = await post(e).expect(200);
+      const first = await postEvent(t, e).expect(201);
+      expect(await balanceOf(t, account.consoleKey)).toBe('9.964938');
+      const again = await postEvent(t, e).expect(200);
       expect(again.body).toEqual({ ...first.body, duplicate: true });
-      expect(await balanceOf(account.consoleKey)).toBe('9.964938');
+      expect(await balanceOf(t, account.consoleKey)).toBe('9.964938');
       expect(await usageEntries(e.requestId)).toHaveLength(1);
       expect(await usageRow(e.requestId)).toHaveLength(1);
       expect((await tokenView(account.id, token.id)).spent).toBe('0.035062');
@@ -617,7 +557,7 @@ describe('usage events', () => {
     it('treats the same body with its keys in another order as a replay', async () => {
       const { token } = await customer('Key order');
       const e = tokensEvent(token.id);
-      await post(e).expect(201);
+      await postEvent(t, e).expect(201);
       const reordered = {
         usage: { outputTokens: 1145, inputTokens: 89 },
         statusCode: 200,
@@ -625,23 +565,23 @@ describe('usage events', () => {
         tokenId: e.tokenId,
         requestId: e.requestId,
       };
-      const again = await post(reordered).expect(200);
+      const again = await postEvent(t, reordered).expect(200);
       expect(again.body.duplicate).toBe(true);
     });
 
     it('answers 409 conflict for the same requestId with a different body, changing nothing', async () => {
       const { account, token } = await customer('Conflict');
       const e = tokensEvent(token.id);
-      await post(e).expect(201);
+      await postEvent(t, e).expect(201);
       const before = await writtenCounts();
-      expectError(
-        await post({ ...e, usage: { inputTokens: 89, outputTokens: 2000 } }),
+      expectErrorBody(
+        await postEvent(t, { ...e, usage: { inputTokens: 89, outputTokens: 2000 } }),
         409,
         'conflict',
       );
-      expectError(await post({ ...e, statusCode: 500 }), 409, 'conflict');
+      expectErrorBody(await postEvent(t, { ...e, statusCode: 500 }), 409, 'conflict');
       expect(await writtenCounts()).toEqual(before);
-      expect(await balanceOf(account.consoleKey)).toBe('9.964938');
+      expect(await balanceOf(t, account.consoleKey)).toBe('9.964938');
       const rows = await usageRow(e.requestId);
       expect(D(rows[0].charge).equals('0.035062')).toBe(true);
     });
@@ -650,10 +590,10 @@ describe('usage events', () => {
       const a = await customer('Owner of id');
       const b = await customer('Reuser of id');
       const e = flatEvent(a.token.id);
-      await post(e).expect(201);
-      expectError(await post({ ...e, tokenId: b.token.id }), 409, 'conflict');
-      expect(await balanceOf(a.account.consoleKey)).toBe('9.97');
-      expect(await balanceOf(b.account.consoleKey)).toBe('10.00');
+      await postEvent(t, e).expect(201);
+      expectErrorBody(await postEvent(t, { ...e, tokenId: b.token.id }), 409, 'conflict');
+      expect(await balanceOf(t, a.account.consoleKey)).toBe('9.97');
+      expect(await balanceOf(t, b.account.consoleKey)).toBe('10.00');
     });
   });
 
@@ -672,26 +612,26 @@ describe('usage events', () => {
       };
       const v1 = await t.http
         .put(`/v1/admin/models/${model}`)
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send(base)
         .expect(200);
       expect(v1.body.version).toBe(1);
       const { account, token } = await customer('Price change');
 
       const before = tokensEvent(token.id, { model });
-      const r1 = await post(before).expect(201);
+      const r1 = await postEvent(t, before).expect(201);
       expect(r1.body).toMatchObject({ charge: '0.035062', priceVersion: 1 });
 
       const v2 = await t.http
         .put(`/v1/admin/models/${model}`)
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send({ ...base, inputText: '10', outputImage: '40' })
         .expect(200);
       expect(v2.body.version).toBe(2);
       // A version that starts in an hour does not apply yet.
       await t.http
         .put(`/v1/admin/models/${model}`)
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send({
           ...base,
           outputImage: '1000',
@@ -700,7 +640,7 @@ describe('usage events', () => {
         .expect(200);
 
       const after = tokensEvent(token.id, { model });
-      const r2 = await post(after).expect(201);
+      const r2 = await postEvent(t, after).expect(201);
       // 89 × 10 + 1145 × 40 = 46690 per 1M
       expect(r2.body).toMatchObject({ charge: '0.04669', priceVersion: 2 });
       expect(r2.body.breakdown).toEqual([
@@ -721,13 +661,13 @@ describe('usage events', () => {
       ]);
 
       // The earlier charge, stored and replayed, keeps its version and amount.
-      const replay = await post(before).expect(200);
+      const replay = await postEvent(t, before).expect(200);
       expect(replay.body).toMatchObject({ charge: '0.035062', priceVersion: 1, duplicate: true });
       const rows = await usageRow(before.requestId);
       expect(rows[0].price_version).toBe(1);
       expect(D(rows[0].charge).equals('0.035062')).toBe(true);
       expect(
-        D(await balanceOf(account.consoleKey)).equals(D(10).minus('0.035062').minus('0.04669')),
+        D(await balanceOf(t, account.consoleKey)).equals(D(10).minus('0.035062').minus('0.04669')),
       ).toBe(true);
       await checkBooks(account.id);
     });
@@ -735,7 +675,7 @@ describe('usage events', () => {
     it('refuses with 400 naming model an event for a model whose only price starts later', async () => {
       await t.http
         .put('/v1/admin/models/usage-spec-future')
-        .set(...admin())
+        .set(...adminHeaders(t))
         .send({
           mode: 'per_request',
           perRequest: '0.05',
@@ -744,39 +684,39 @@ describe('usage events', () => {
         .expect(200);
       const { token } = await customer('Future price');
       const before = await writtenCounts();
-      const res = await post(flatEvent(token.id, { model: 'usage-spec-future' }));
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toContain('model');
+      const res = await postEvent(t, flatEvent(token.id, { model: 'usage-spec-future' }));
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toContain('model');
       expect(await writtenCounts()).toEqual(before);
     });
 
     it('applies a group ratio change only to events ingested after it', async () => {
       const { account, token } = await customer('Ratio change');
       const before = flatEvent(token.id);
-      const r1 = await post(before).expect(201);
+      const r1 = await postEvent(t, before).expect(201);
       expect(r1.body).toMatchObject({ charge: '0.03', ratio: '1.0', group: 'default' });
       try {
         await t.http
           .patch('/v1/admin/groups/default')
-          .set(...admin())
+          .set(...adminHeaders(t))
           .send({ ratio: '2' })
           .expect(200);
         const after = flatEvent(token.id);
-        const r2 = await post(after).expect(201);
+        const r2 = await postEvent(t, after).expect(201);
         expect(D(r2.body.ratio as string).equals(2)).toBe(true);
         expect(r2.body.charge).toBe('0.06');
 
-        const replay = await post(before).expect(200);
+        const replay = await postEvent(t, before).expect(200);
         expect(replay.body).toMatchObject({ charge: '0.03', ratio: '1.0', duplicate: true });
         const rows = await usageRow(before.requestId);
         expect(D(rows[0].ratio).equals('1.0')).toBe(true);
         expect(D(rows[0].charge).equals('0.03')).toBe(true);
-        expect(await balanceOf(account.consoleKey)).toBe('9.91');
+        expect(await balanceOf(t, account.consoleKey)).toBe('9.91');
       } finally {
         // The rest of this file prices the default group at 1.0.
         await t.http
           .patch('/v1/admin/groups/default')
-          .set(...admin())
+          .set(...adminHeaders(t))
           .send({ ratio: '1.0' })
           .expect(200);
       }
@@ -788,9 +728,9 @@ describe('usage events', () => {
       const { account, token } = await customer('Overdraft', { balance: '0.01' });
       expect(await authorize(token.key, 'gpt-image-2-vip')).toMatchObject({ allowed: true });
       const e = imageEvent(token.id, 1);
-      const res = await post(e).expect(201);
+      const res = await postEvent(t, e).expect(201);
       expect(res.body).toMatchObject({ outcome: 'charged', charge: '0.03' });
-      expect(await balanceOf(account.consoleKey)).toBe('-0.02');
+      expect(await balanceOf(t, account.consoleKey)).toBe('-0.02');
       const entries = await usageEntries(e.requestId);
       expect(D(entries[0].balance_after).equals('-0.02')).toBe(true);
       expect(await authorize(token.key, 'gpt-image-2-vip')).toEqual({
@@ -806,22 +746,22 @@ describe('usage events', () => {
       expect(fresh.spent).toBe('0.00');
       expect(fresh.lastUsedAt).toBeNull();
       const t0 = Date.now();
-      await post(tokensEvent(token.id)).expect(201);
+      await postEvent(t, tokensEvent(token.id)).expect(201);
       const once = await tokenView(account.id, token.id);
       expect(once.spent).toBe('0.035062');
       expect(once.lastUsedAt).toMatch(ISO);
       expect(Date.parse(once.lastUsedAt as string)).toBeGreaterThanOrEqual(t0 - 5_000);
-      await post(flatEvent(token.id)).expect(201);
+      await postEvent(t, flatEvent(token.id)).expect(201);
       expect((await tokenView(account.id, token.id)).spent).toBe('0.065062');
     });
 
     it('refuses with spend_limit_reached once the token has spent its limit', async () => {
       const { account, token } = await customer('Limited', { spendLimit: '0.05' });
-      await post(flatEvent(token.id)).expect(201);
+      await postEvent(t, flatEvent(token.id)).expect(201);
       expect((await tokenView(account.id, token.id)).spent).toBe('0.03');
       expect(await authorize(token.key, 'gpt-image-2-all')).toMatchObject({ allowed: true });
       // Usage already done upstream is booked even past the limit.
-      await post(flatEvent(token.id)).expect(201);
+      await postEvent(t, flatEvent(token.id)).expect(201);
       expect((await tokenView(account.id, token.id)).spent).toBe('0.06');
       expect(await authorize(token.key, 'gpt-image-2-all')).toEqual({
         allowed: false,
@@ -910,11 +850,11 @@ describe('usage events', () => {
       'answers 400 naming the field for %s, writing nothing',
       async (_label, make, fields) => {
         const before = await writtenCounts();
-        const res = await post(make(tokenId));
-        expectError(res, 400, 'validation_failed');
-        for (const f of fields) expect(fieldsOf(res)).toContain(f);
+        const res = await postEvent(t, make(tokenId));
+        expectErrorBody(res, 400, 'validation_failed');
+        for (const f of fields) expect(errorFields(res)).toContain(f);
         expect(await writtenCounts()).toEqual(before);
-        expect(await balanceOf(consoleKey)).toBe('10.00');
+        expect(await balanceOf(t, consoleKey)).toBe('10.00');
       },
     );
 
@@ -923,7 +863,7 @@ describe('usage events', () => {
       const before = await writtenCounts();
       const res = await t.http
         .post('/v1/usage-events')
-        .set(...gateway())
+        .set(...gatewayHeaders(t))
         .set('Content-Type', 'application/json')
         .send('{"requestId": "req_1", "tokenId":');
       expect(res.status).toBe(400);
@@ -940,7 +880,7 @@ describe('usage events', () => {
       const before = await writtenCounts();
       const res = await t.http
         .post('/v1/usage-events')
-        .set(...gateway())
+        .set(...gatewayHeaders(t))
         .set('Content-Type', 'application/json')
         .send(body);
       expect(res.status).toBe(400);
@@ -950,7 +890,7 @@ describe('usage events', () => {
 
     it('answers 404 for an unknown token, writing nothing', async () => {
       const before = await writtenCounts();
-      expectError(await post(tokensEvent(randomUUID())), 404, 'not_found');
+      expectErrorBody(await postEvent(t, tokensEvent(randomUUID())), 404, 'not_found');
       expect(await writtenCounts()).toEqual(before);
     });
 
@@ -962,7 +902,7 @@ describe('usage events', () => {
         (
           await t.http
             .post('/v1/usage-events')
-            .set(...admin())
+            .set(...adminHeaders(t))
             .send(e)
         ).status,
       ).toBe(403);
@@ -982,7 +922,7 @@ describe('usage events', () => {
     it('answers each event in input order: charged, skipped, duplicate and rejected', async () => {
       const { account, token } = await customer('Batch mix');
       const earlier = tokensEvent(token.id);
-      await post(earlier).expect(201);
+      await postEvent(t, earlier).expect(201);
       const charged = flatEvent(token.id);
       const skipped = tokensEvent(token.id, { statusCode: 500 });
       const tokens = tokensEvent(token.id, { partialImages: 1 });
@@ -1003,7 +943,7 @@ describe('usage events', () => {
         tokens,
         null,
       ];
-      const res = await postBatch(events).expect(200);
+      const res = await postEvents(t, events).expect(200);
       const results = res.body.results as Record<string, unknown>[];
       expect(results).toHaveLength(events.length);
       expect(results[0]).toEqual({
@@ -1086,12 +1026,12 @@ describe('usage events', () => {
       expect(stored).toHaveLength(1);
       expect(D(stored[0].charge).equals('0.03')).toBe(true);
       const expected = D(10).minus('0.035062').minus('0.03').minus('0.038062');
-      expect(D(await balanceOf(account.consoleKey)).equals(expected)).toBe(true);
+      expect(D(await balanceOf(t, account.consoleKey)).equals(expected)).toBe(true);
       expect((await checkBooks(account.id)).equals(expected)).toBe(true);
 
       // The whole batch again: nothing more is charged, every valid event is a duplicate.
       const before = await writtenCounts();
-      const again = await postBatch(events).expect(200);
+      const again = await postEvents(t, events).expect(200);
       const outcomes = (again.body.results as { outcome: string }[]).map((r) => r.outcome);
       expect(outcomes).toEqual([
         'duplicate',
@@ -1113,7 +1053,7 @@ describe('usage events', () => {
         reason: 'upstream_error',
       });
       expect(await writtenCounts()).toEqual(before);
-      expect(D(await balanceOf(account.consoleKey)).equals(expected)).toBe(true);
+      expect(D(await balanceOf(t, account.consoleKey)).equals(expected)).toBe(true);
     });
 
     it('rejects only the bad event when every other event in the batch is fine', async () => {
@@ -1123,7 +1063,7 @@ describe('usage events', () => {
         usage: { inputTokens: 1, outputTokens: 1 },
         surprise: true,
       });
-      const res = await postBatch([good[0], bad, good[1], good[2]]).expect(200);
+      const res = await postEvents(t, [good[0], bad, good[1], good[2]]).expect(200);
       expect((res.body.results as { outcome: string }[]).map((r) => r.outcome)).toEqual([
         'charged',
         'rejected',
@@ -1135,13 +1075,13 @@ describe('usage events', () => {
         message: expect.any(String),
       });
       const total = sum(good.map((e) => expectedCharge(e, 1)));
-      expect(D(await balanceOf(account.consoleKey)).equals(D(10).minus(total))).toBe(true);
+      expect(D(await balanceOf(t, account.consoleKey)).equals(D(10).minus(total))).toBe(true);
     });
 
     it('accepts 1000 events and charges each once', async () => {
       const { account, token } = await customer('Batch 1000', { balance: '100.00' });
       const events = Array.from({ length: 1000 }, () => flatEvent(token.id));
-      const res = await postBatch(events).expect(200);
+      const res = await postEvents(t, events).expect(200);
       const results = res.body.results as { requestId: string; outcome: string; charge: string }[];
       expect(results).toHaveLength(1000);
       expect(results.map((r) => r.requestId)).toEqual(events.map((e) => e.requestId));
@@ -1152,7 +1092,7 @@ describe('usage events', () => {
         [account.id],
       );
       expect(n.rows[0]).toEqual({ events: 1000, entries: 1000 });
-      expect(await balanceOf(account.consoleKey)).toBe('70.00');
+      expect(await balanceOf(t, account.consoleKey)).toBe('70.00');
       await checkBooks(account.id);
     });
 
@@ -1165,21 +1105,24 @@ describe('usage events', () => {
       const before = await writtenCounts();
       const res = await t.http
         .post('/v1/usage-events/batch')
-        .set(...gateway())
+        .set(...gatewayHeaders(t))
         .send(body);
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toContain('events');
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toContain('events');
       expect(await writtenCounts()).toEqual(before);
     });
 
     it('writes nothing for a batch of 1001 valid events', async () => {
       const { account, token } = await customer('Batch 1001');
       const before = await writtenCounts();
-      const res = await postBatch(Array.from({ length: 1001 }, () => flatEvent(token.id)));
-      expectError(res, 400, 'validation_failed');
-      expect(fieldsOf(res)).toEqual(['events']);
+      const res = await postEvents(
+        t,
+        Array.from({ length: 1001 }, () => flatEvent(token.id)),
+      );
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(errorFields(res)).toEqual(['events']);
       expect(await writtenCounts()).toEqual(before);
-      expect(await balanceOf(account.consoleKey)).toBe('10.00');
+      expect(await balanceOf(t, account.consoleKey)).toBe('10.00');
     });
   });
 
@@ -1189,7 +1132,7 @@ describe('usage events', () => {
     it('charges an event posted 50 times at once exactly once: one 201 and 49 duplicates', async () => {
       const { account, token } = await customer('Stampede');
       const e = tokensEvent(token.id);
-      const results = await Promise.all(Array.from({ length: 50 }, () => post(e)));
+      const results = await Promise.all(Array.from({ length: 50 }, () => postEvent(t, e)));
       const statuses = results.map((r) => r.status);
       expect(statuses.filter((s) => s === 201)).toHaveLength(1);
       expect(statuses.filter((s) => s === 200)).toHaveLength(49);
@@ -1200,7 +1143,7 @@ describe('usage events', () => {
       }
       expect(await usageEntries(e.requestId)).toHaveLength(1);
       expect(await usageRow(e.requestId)).toHaveLength(1);
-      expect(await balanceOf(account.consoleKey)).toBe('9.964938');
+      expect(await balanceOf(t, account.consoleKey)).toBe('9.964938');
       expect((await tokenView(account.id, token.id)).spent).toBe('0.035062');
       await checkBooks(account.id);
     });
@@ -1211,8 +1154,8 @@ describe('usage events', () => {
       const { account, token } = await customer('Mixed paths');
       const e = flatEvent(token.id);
       const results = await Promise.all([
-        ...Array.from({ length: 10 }, () => post(e)),
-        ...Array.from({ length: 5 }, () => postBatch([e, flatEvent(token.id)])),
+        ...Array.from({ length: 10 }, () => postEvent(t, e)),
+        ...Array.from({ length: 5 }, () => postEvents(t, [e, flatEvent(token.id)])),
       ]);
       const singles = results.slice(0, 10);
       const batches = results.slice(10);
@@ -1224,9 +1167,9 @@ describe('usage events', () => {
       expect(firsts).toBe(1);
       expect(await usageEntries(e.requestId)).toHaveLength(1);
       // The event once plus the five distinct companions.
-      expect(D(await balanceOf(account.consoleKey)).equals(D(10).minus(D('0.03').times(6)))).toBe(
-        true,
-      );
+      expect(
+        D(await balanceOf(t, account.consoleKey)).equals(D(10).minus(D('0.03').times(6))),
+      ).toBe(true);
       await checkBooks(account.id);
     });
 
@@ -1234,10 +1177,13 @@ describe('usage events', () => {
     // their charge to the balance the previous one left, and write balance_after in lock order.
     it('keeps the balance equal to the sum of the ledger under 200 concurrent events on one account', async () => {
       const rnd = prng(20260101);
-      const account = await createAccount('Hot account');
-      await credit(account.id, '100.00');
-      const tokA = await createToken(account.id, { name: 'default' });
-      const tokB = await createToken(account.id, { name: 'enterprise', group: 'image2Enterprise' });
+      const account = await createAccount(t, 'Hot account');
+      await credit(t, account.id, '100.00', 'x');
+      const tokA = await createToken(t, account.id, { name: 'default' });
+      const tokB = await createToken(t, account.id, {
+        name: 'enterprise',
+        group: 'image2Enterprise',
+      });
       const ratioOf = new Map([
         [tokA.id, '1.0'],
         [tokB.id, '1.2'],
@@ -1261,8 +1207,8 @@ describe('usage events', () => {
       const singles = events.slice(0, 170);
       const batches = [events.slice(170, 180), events.slice(180, 190), events.slice(190, 200)];
       const [singleRes, batchRes] = await Promise.all([
-        Promise.all(singles.map((e) => post(e))),
-        Promise.all(batches.map((b) => postBatch(b))),
+        Promise.all(singles.map((e) => postEvent(t, e))),
+        Promise.all(batches.map((b) => postEvents(t, b))),
       ]);
 
       const charges = new Map<string, string>();
@@ -1287,7 +1233,7 @@ describe('usage events', () => {
       }
       const total = sum(events.map((e) => expectedCharge(e, ratioOf.get(e.tokenId) ?? 'NaN')));
       const expected = D(100).minus(total);
-      expect(D(await balanceOf(account.consoleKey)).equals(expected)).toBe(true);
+      expect(D(await balanceOf(t, account.consoleKey)).equals(expected)).toBe(true);
       expect((await checkBooks(account.id)).equals(expected)).toBe(true);
       const n = await t.sql.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM ledger_entries WHERE account_id = $1 AND type = 'usage'`,
@@ -1309,7 +1255,7 @@ describe('usage events', () => {
         ...Array.from({ length: 10 }, () => tokensEvent(token.id)),
         tokensEvent(token.id, { statusCode: 500 }),
       ];
-      const results = await Promise.all(Array.from({ length: 5 }, () => postBatch(events)));
+      const results = await Promise.all(Array.from({ length: 5 }, () => postEvents(t, events)));
       for (const r of results) expect(r.status).toBe(200);
       events.forEach((e, i) => {
         const outcomes = results.map((r) => (r.body.results as { outcome: string }[])[i].outcome);
@@ -1324,7 +1270,7 @@ describe('usage events', () => {
       expect(entries.rows).toHaveLength(30);
       expect(entries.rows.every((r) => r.n === 1)).toBe(true);
       const total = sum(events.slice(0, 30).map((e) => expectedCharge(e, 1)));
-      expect(D(await balanceOf(account.consoleKey)).equals(D(10).minus(total))).toBe(true);
+      expect(D(await balanceOf(t, account.consoleKey)).equals(D(10).minus(total))).toBe(true);
       await checkBooks(account.id);
     });
 
@@ -1336,7 +1282,7 @@ describe('usage events', () => {
       const { account, token } = await customer('Reordered batches');
       const events = Array.from({ length: 100 }, () => flatEvent(token.id));
       const orders = Array.from({ length: 5 }, () => shuffle(events, rnd));
-      const results = await Promise.all(orders.map((b) => postBatch(b)));
+      const results = await Promise.all(orders.map((b) => postEvents(t, b)));
       expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
       const firsts = new Map<string, number>();
       results.forEach((r) => {
@@ -1347,7 +1293,7 @@ describe('usage events', () => {
       });
       expect(firsts.size).toBe(100);
       expect([...firsts.values()].every((n) => n === 1)).toBe(true);
-      expect(await balanceOf(account.consoleKey)).toBe('7.00');
+      expect(await balanceOf(t, account.consoleKey)).toBe('7.00');
       await checkBooks(account.id);
     });
 
@@ -1377,7 +1323,10 @@ describe('usage events', () => {
       const singles = events.slice(0, 100);
       const batches = Array.from({ length: 5 }, (_, k) => events.slice(100 + k * 20, 120 + k * 20));
       const requests = shuffle(
-        [...singles.map((e) => () => post(e)), ...batches.map((b) => () => postBatch(b))],
+        [
+          ...singles.map((e) => () => postEvent(t, e)),
+          ...batches.map((b) => () => postEvents(t, b)),
+        ],
         rnd,
       );
       const results = await Promise.all(requests.map((send) => send()));
@@ -1397,7 +1346,7 @@ describe('usage events', () => {
       for (const c of customers) {
         const mine = events.filter((e) => e.tokenId === c.token.id);
         const expected = D(10).minus(sum(mine.map((e) => expectedCharge(e, 1))));
-        expect(D(await balanceOf(c.account.consoleKey)).equals(expected)).toBe(true);
+        expect(D(await balanceOf(t, c.account.consoleKey)).equals(expected)).toBe(true);
         expect((await checkBooks(c.account.id)).equals(expected)).toBe(true);
       }
     });

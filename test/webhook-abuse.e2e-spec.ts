@@ -5,14 +5,19 @@ import Stripe from 'stripe';
 import type { Response } from 'supertest';
 import { contractViolation } from './helpers/fuzz.js';
 import {
-  newEventId,
-  signed,
-  startStripeStub,
-  StripeStub,
-  StubSession,
-  stripeEvent,
-} from './helpers/stripe-stub.js';
-import { bearer, createTestApp, TestApp } from './helpers/test-app.js';
+  balanceOf,
+  createAccount,
+  createStripeTestApp,
+  createTopUp,
+  deliverWebhook,
+  paidEvent,
+  PendingTopUp,
+  postWebhook,
+  refundedEvent,
+  topUpView,
+} from './helpers/api.js';
+import { newEventId, startStripeStub, StripeStub, stripeEvent } from './helpers/stripe-stub.js';
+import { TestApp } from './helpers/test-app.js';
 
 /*
  * Issue 6, item 4: abuse of the Stripe webhook beyond what webhook.e2e-spec.ts covers —
@@ -26,15 +31,6 @@ const SECRET = `whsec_test_${randomBytes(16).toString('hex')}`;
 /** Stripe's SDK default, which the service uses. */
 const TOLERANCE_S = 300;
 
-interface Ctx {
-  accountId: string;
-  consoleKey: string;
-  topUpId: string;
-  session: StubSession;
-  paymentIntent: string;
-  chargeId: string;
-}
-
 const nowS = (): number => Math.floor(Date.now() / 1000);
 
 describe('Stripe webhook abuse', () => {
@@ -43,118 +39,27 @@ describe('Stripe webhook abuse', () => {
 
   beforeAll(async () => {
     stub = await startStripeStub();
-    t = await createTestApp({
-      STRIPE_SECRET_KEY: 'sk_test_stub_abuse',
-      STRIPE_WEBHOOK_SECRET: SECRET,
-      STRIPE_API_BASE: stub.url,
-      PUBLIC_BASE_URL: 'https://console.example.test',
-    });
+    t = await createStripeTestApp(stub, SECRET, 'sk_test_stub_abuse');
   });
   afterAll(async () => {
     await t?.close();
     await stub?.close();
   });
 
-  const newAccount = async (): Promise<{ id: string; consoleKey: string }> => {
-    const acc = await t.http
-      .post('/v1/admin/accounts')
-      .set(...bearer(t.adminKey))
-      .send({ name: `Abuse ${randomBytes(3).toString('hex')}` })
-      .expect(201);
-    return { id: acc.body.id, consoleKey: acc.body.consoleKey };
-  };
+  const newAccount = () => createAccount(t, `Abuse ${randomBytes(3).toString('hex')}`);
 
   /** A fresh account with a pending top-up created through the API (and the stub). */
   const newTopUp = async (
     credit = '100.00',
     account?: { id: string; consoleKey: string },
-  ): Promise<Ctx> => {
-    const acc = account ?? (await newAccount());
-    const res = await t.http
-      .post('/v1/me/top-ups')
-      .set(...bearer(acc.consoleKey))
-      .send({ credit })
-      .expect(201);
-    return {
-      accountId: acc.id,
-      consoleKey: acc.consoleKey,
-      topUpId: res.body.id,
-      session: stub.sessionFor(res.body.id),
-      paymentIntent: `pi_test_${randomBytes(8).toString('hex')}`,
-      chargeId: `ch_test_${randomBytes(8).toString('hex')}`,
-    };
-  };
-
-  const post = (payload: string | Buffer, header?: string): Promise<Response> => {
-    const req = t.http.post('/v1/stripe/webhook').set('Content-Type', 'application/json');
-    if (header !== undefined) req.set('Stripe-Signature', header);
-    return req.send(payload);
-  };
+  ): Promise<PendingTopUp> => createTopUp(t, stub, account ?? (await newAccount()), credit);
 
   /** Signs the exact bytes given (which need not be an event, or even an object). */
   const signRaw = (payload: string, timestamp?: number): string =>
     Stripe.webhooks.generateTestHeaderString({ payload, secret: SECRET, timestamp });
 
-  const deliver = (event: Record<string, unknown>, timestamp?: number): Promise<Response> => {
-    const { payload, header } = signed(event, SECRET, timestamp);
-    return post(payload, header);
-  };
-
-  const paid = (
-    c: Ctx,
-    overrides: Record<string, unknown> = {},
-    id?: string,
-  ): Record<string, unknown> =>
-    stripeEvent(
-      'checkout.session.completed',
-      {
-        ...c.session,
-        status: 'complete',
-        payment_status: 'paid',
-        payment_intent: c.paymentIntent,
-        ...overrides,
-      },
-      id,
-    );
-
-  const refunded = (
-    c: Ctx,
-    amountRefunded: unknown,
-    overrides: Record<string, unknown> = {},
-    id?: string,
-  ) =>
-    stripeEvent(
-      'charge.refunded',
-      {
-        id: c.chargeId,
-        object: 'charge',
-        amount: c.session.amount_total,
-        amount_captured: c.session.amount_total,
-        amount_refunded: amountRefunded,
-        currency: 'usd',
-        payment_intent: c.paymentIntent,
-        metadata: { topUpId: c.topUpId, accountId: c.accountId },
-        refunded: amountRefunded === c.session.amount_total,
-        ...overrides,
-      },
-      id,
-    );
-
-  const topUp = async (c: Ctx) =>
-    (
-      await t.http
-        .get(`/v1/me/top-ups/${c.topUpId}`)
-        .set(...bearer(c.consoleKey))
-        .expect(200)
-    ).body;
-
-  const balance = async (c: { consoleKey: string }): Promise<string> =>
-    (
-      await t.http
-        .get('/v1/me')
-        .set(...bearer(c.consoleKey))
-        .expect(200)
-    ).body.balance;
+  const deliver = (event: Record<string, unknown>, timestamp?: number): Promise<Response> =>
+    deliverWebhook(t, event, SECRET, timestamp);
 
   const ledger = async (accountId: string): Promise<{ type: string; amount: string }[]> =>
     (
@@ -199,27 +104,27 @@ describe('Stripe webhook abuse', () => {
   describe('signature timestamps', () => {
     it(`refuses a signature older than the ${TOLERANCE_S} s tolerance and accepts one just inside it`, async () => {
       const c = await newTopUp('20.00');
-      const event = paid(c);
+      const event = paidEvent(c);
       expectRefused(await deliver(event, nowS() - TOLERANCE_S - 5));
       expect(await eventRows(event.id as string)).toEqual([]);
-      expect((await topUp(c)).status).toBe('pending');
+      expect((await topUpView(t, c)).status).toBe('pending');
 
       const res = await deliver(event, nowS() - TOLERANCE_S + 30);
       expect(res.status).toBe(200);
       expect(res.body.outcome).toBe('credited');
-      expect(await balance(c)).toBe('20.00');
+      expect(await balanceOf(t, c.consoleKey)).toBe('20.00');
     });
 
     it('refuses the original signature of a credited event replayed after the tolerance, crediting nothing more', async () => {
       const c = await newTopUp('30.00');
-      const event = paid(c);
+      const event = paidEvent(c);
       // The genuine delivery, signed long enough ago that its header is now stale.
       const original = nowS() - 60;
       expect((await deliver(event, original)).body.outcome).toBe('credited');
       const payload = JSON.stringify(event);
       const staleHeader = signRaw(payload, original - TOLERANCE_S);
-      expectRefused(await post(payload, staleHeader));
-      expect(await balance(c)).toBe('30.00');
+      expectRefused(await postWebhook(t, payload, staleHeader));
+      expect(await balanceOf(t, c.consoleKey)).toBe('30.00');
       expect(await ledger(c.accountId)).toHaveLength(1);
       expect(await eventRows(event.id as string)).toEqual([
         { type: 'checkout.session.completed', outcome: 'credited' },
@@ -228,22 +133,22 @@ describe('Stripe webhook abuse', () => {
 
     it('refuses a stale signature whose timestamp was rewritten to look fresh', async () => {
       const c = await newTopUp('10.00');
-      const event = paid(c);
+      const event = paidEvent(c);
       const payload = JSON.stringify(event);
       const stale = signRaw(payload, nowS() - 3600);
       const rewritten = stale.replace(/t=\d+/, `t=${nowS()}`);
       expect(rewritten).not.toBe(stale);
-      expectRefused(await post(payload, rewritten));
+      expectRefused(await postWebhook(t, payload, rewritten));
       // The right v1 next to a fresh timestamp it was not computed with: refused too.
       const v1 = /v1=([0-9a-f]+)/.exec(stale)?.[1];
-      expectRefused(await post(payload, `t=${nowS()},v1=${v1}`));
+      expectRefused(await postWebhook(t, payload, `t=${nowS()},v1=${v1}`));
       expect(await eventRows(event.id as string)).toEqual([]);
-      expect(await balance(c)).toBe('0.00');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
     });
 
     it('refuses a header with only a v0 signature, a duplicated timestamp or an empty v1', async () => {
       const c = await newTopUp('10.00');
-      const payload = JSON.stringify(paid(c));
+      const payload = JSON.stringify(paidEvent(c));
       const good = signRaw(payload);
       const ts = /t=(\d+)/.exec(good)?.[1] ?? '';
       const sig = /v1=([0-9a-f]+)/.exec(good)?.[1] ?? '';
@@ -258,15 +163,15 @@ describe('Stripe webhook abuse', () => {
         `t=${ts},v1=${sig.slice(0, -1)}`,
         'x'.repeat(4000),
       ]) {
-        const res = await post(payload, header);
+        const res = await postWebhook(t, payload, header);
         try {
           expectRefused(res);
         } catch (err) {
           throw new Error(`header ${header.slice(0, 60)}: ${String(err)}`);
         }
       }
-      expect(await balance(c)).toBe('0.00');
-      expect((await topUp(c)).status).toBe('pending');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
+      expect((await topUpView(t, c)).status).toBe('pending');
     });
   });
 
@@ -281,46 +186,51 @@ describe('Stripe webhook abuse', () => {
           )
         ).body,
       ).toEqual({ received: true, duplicate: false, outcome: 'ignored' });
-      const reused = await deliver(paid(c, {}, id));
+      const reused = await deliver(paidEvent(c, {}, id));
       expect(reused.status).toBe(200);
       expect(reused.body).toEqual({ received: true, duplicate: true, outcome: 'ignored' });
-      expect((await topUp(c)).status).toBe('pending');
-      expect(await balance(c)).toBe('0.00');
+      expect((await topUpView(t, c)).status).toBe('pending');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
       expect(await eventRows(id)).toEqual([{ type: 'customer.created', outcome: 'ignored' }]);
 
       // Stripe's own delivery, under its own id, still credits (once).
-      expect((await deliver(paid(c))).body.outcome).toBe('credited');
-      expect(await balance(c)).toBe('40.00');
+      expect((await deliver(paidEvent(c))).body.outcome).toBe('credited');
+      expect(await balanceOf(t, c.consoleKey)).toBe('40.00');
     });
 
     it("does not credit a second top-up, or another account's, under the id of a credited payment", async () => {
       const a = await newTopUp('50.00');
       const b = await newTopUp('50.00');
       const id = newEventId();
-      expect((await deliver(paid(a, {}, id))).body.outcome).toBe('credited');
-      const reused = await deliver(paid(b, {}, id));
+      expect((await deliver(paidEvent(a, {}, id))).body.outcome).toBe('credited');
+      const reused = await deliver(paidEvent(b, {}, id));
       expect(reused.body).toEqual({ received: true, duplicate: true, outcome: 'credited' });
-      expect(await balance(a)).toBe('50.00');
-      expect(await balance(b)).toBe('0.00');
-      expect((await topUp(b)).status).toBe('pending');
+      expect(await balanceOf(t, a.consoleKey)).toBe('50.00');
+      expect(await balanceOf(t, b.consoleKey)).toBe('0.00');
+      expect((await topUpView(t, b)).status).toBe('pending');
     });
 
     it('does not refund under the id of a payment, nor take a larger refund under the id of a smaller one', async () => {
       const c = await newTopUp('100.00');
       const payId = newEventId();
-      expect((await deliver(paid(c, {}, payId))).body.outcome).toBe('credited');
-      expect((await deliver(refunded(c, 8500, {}, payId))).body.duplicate).toBe(true);
-      expect(await balance(c)).toBe('100.00');
+      expect((await deliver(paidEvent(c, {}, payId))).body.outcome).toBe('credited');
+      expect((await deliver(refundedEvent(c, 8500, {}, payId))).body.duplicate).toBe(true);
+      expect(await balanceOf(t, c.consoleKey)).toBe('100.00');
 
       const refundId = newEventId();
-      expect((await deliver(refunded(c, 4250, {}, refundId))).body.outcome).toBe('refund_debited');
-      expect((await deliver(refunded(c, 8500, {}, refundId))).body).toEqual({
+      expect((await deliver(refundedEvent(c, 4250, {}, refundId))).body.outcome).toBe(
+        'refund_debited',
+      );
+      expect((await deliver(refundedEvent(c, 8500, {}, refundId))).body).toEqual({
         received: true,
         duplicate: true,
         outcome: 'refund_debited',
       });
-      expect(await balance(c)).toBe('50.00');
-      expect(await topUp(c)).toMatchObject({ refundedCash: '42.50', refundedCredit: '50.00' });
+      expect(await balanceOf(t, c.consoleKey)).toBe('50.00');
+      expect(await topUpView(t, c)).toMatchObject({
+        refundedCash: '42.50',
+        refundedCredit: '50.00',
+      });
     });
 
     // Protects the race of one event id carrying different bodies at once: the primary key
@@ -334,11 +244,11 @@ describe('Stripe webhook abuse', () => {
       ]);
       const id = newEventId();
       const results = await Promise.all(
-        tops.flatMap((c) => [deliver(paid(c, {}, id)), deliver(paid(c, {}, id))]),
+        tops.flatMap((c) => [deliver(paidEvent(c, {}, id)), deliver(paidEvent(c, {}, id))]),
       );
       for (const r of results) expect(r.status).toBe(200);
       expect(results.filter((r) => r.body.duplicate === false)).toHaveLength(1);
-      const balances = await Promise.all(tops.map((c) => balance(c)));
+      const balances = await Promise.all(tops.map((c) => balanceOf(t, c.consoleKey)));
       expect(balances.filter((b) => b === '10.00')).toHaveLength(1);
       expect(balances.filter((b) => b === '0.00')).toHaveLength(3);
     });
@@ -365,13 +275,16 @@ describe('Stripe webhook abuse', () => {
       async (_what, overrides) => {
         const c = await newTopUp('25.00');
         const before = await ledgerSize();
-        const event = paid(c, { id: `cs_test_${randomBytes(6).toString('hex')}`, ...overrides() });
+        const event = paidEvent(c, {
+          id: `cs_test_${randomBytes(6).toString('hex')}`,
+          ...overrides(),
+        });
         const res = await deliver(event);
         expectNoFault(res, String(_what));
         expect(res.status).toBe(200);
         expect(res.body.outcome).toBe('unknown_top_up');
         expect(await ledgerSize()).toBe(before);
-        expect((await topUp(c)).status).toBe('pending');
+        expect((await topUpView(t, c)).status).toBe('pending');
         expect(await eventRows(event.id as string)).toEqual([
           { type: 'checkout.session.completed', outcome: 'unknown_top_up' },
         ]);
@@ -383,13 +296,13 @@ describe('Stripe webhook abuse', () => {
       const b = await newTopUp('60.00');
       // A's real session and amount, pointed at B's top-up (same price), metadata naming A.
       const res = await deliver(
-        paid(a, { metadata: { topUpId: b.topUpId, accountId: a.accountId } }),
+        paidEvent(a, { metadata: { topUpId: b.topUpId, accountId: a.accountId } }),
       );
       expect(res.status).toBe(200);
       expect(res.body.outcome).toBe('needs_review');
-      expect(await balance(a)).toBe('0.00');
-      expect(await balance(b)).toBe('0.00');
-      expect((await topUp(a)).status).toBe('pending');
+      expect(await balanceOf(t, a.consoleKey)).toBe('0.00');
+      expect(await balanceOf(t, b.consoleKey)).toBe('0.00');
+      expect((await topUpView(t, a)).status).toBe('pending');
       expect(await ledger(b.accountId)).toEqual([]);
     });
 
@@ -397,52 +310,52 @@ describe('Stripe webhook abuse', () => {
       const a = await newTopUp('60.00');
       const b = await newTopUp('60.00');
       const res = await deliver(
-        paid(b, { metadata: { topUpId: b.topUpId, accountId: a.accountId } }),
+        paidEvent(b, { metadata: { topUpId: b.topUpId, accountId: a.accountId } }),
       );
       expect(res.body.outcome).toBe('needs_review');
-      expect(await balance(a)).toBe('0.00');
-      expect(await balance(b)).toBe('0.00');
+      expect(await balanceOf(t, a.consoleKey)).toBe('0.00');
+      expect(await balanceOf(t, b.consoleKey)).toBe('0.00');
     });
 
     it("takes nothing from the top-up a refund's metadata names when the refund is of another payment", async () => {
       const c = await newTopUp('100.00');
-      expect((await deliver(paid(c))).body.outcome).toBe('credited');
+      expect((await deliver(paidEvent(c))).body.outcome).toBe('credited');
       // The charge of some other PaymentIntent (not the one that paid this top-up).
-      const foreign = refunded(c, 8500, {
+      const foreign = refundedEvent(c, 8500, {
         id: `ch_test_${randomBytes(8).toString('hex')}`,
         payment_intent: `pi_test_${randomBytes(8).toString('hex')}`,
       });
       const res = await deliver(foreign);
       expectNoFault(res, 'foreign refund');
-      expect(await balance(c)).toBe('100.00');
+      expect(await balanceOf(t, c.consoleKey)).toBe('100.00');
       expect((await ledger(c.accountId)).filter((e) => e.type === 'refund')).toEqual([]);
     });
 
     it('takes nothing when a refund names a top-up of another account than its metadata says', async () => {
       const a = await newTopUp('100.00');
       const other = await newAccount();
-      expect((await deliver(paid(a))).body.outcome).toBe('credited');
+      expect((await deliver(paidEvent(a))).body.outcome).toBe('credited');
       const res = await deliver(
-        refunded(a, 8500, {
+        refundedEvent(a, 8500, {
           payment_intent: null,
           metadata: { topUpId: a.topUpId, accountId: other.id },
         }),
       );
       expectNoFault(res, 'refund naming another account');
-      expect(await balance(a)).toBe('100.00');
-      expect(await balance(other)).toBe('0.00');
+      expect(await balanceOf(t, a.consoleKey)).toBe('100.00');
+      expect(await balanceOf(t, other.consoleKey)).toBe('0.00');
     });
   });
 
   describe('amounts', () => {
     it('takes back exactly the credit, never more, when amount_refunded exceeds what was paid', async () => {
       const c = await newTopUp('100.00');
-      expect((await deliver(paid(c))).body.outcome).toBe('credited');
-      expect((await deliver(refunded(c, 1_000_000))).body.outcome).toBe('refund_debited');
-      expect(await balance(c)).toBe('0.00');
-      expect(await topUp(c)).toMatchObject({ refundedCredit: '100.00' });
-      expect((await deliver(refunded(c, 2_000_000))).body.outcome).toBe('refund_unchanged');
-      expect(await balance(c)).toBe('0.00');
+      expect((await deliver(paidEvent(c))).body.outcome).toBe('credited');
+      expect((await deliver(refundedEvent(c, 1_000_000))).body.outcome).toBe('refund_debited');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
+      expect(await topUpView(t, c)).toMatchObject({ refundedCredit: '100.00' });
+      expect((await deliver(refundedEvent(c, 2_000_000))).body.outcome).toBe('refund_unchanged');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
       const refunds = (await ledger(c.accountId)).filter((e) => e.type === 'refund');
       expect(refunds).toHaveLength(1);
       expect(new Decimal(refunds[0].amount).eq(-100)).toBe(true);
@@ -460,13 +373,13 @@ describe('Stripe webhook abuse', () => {
       ['null', null],
     ])('debits nothing for a refund whose amount_refunded is %s', async (what, amount) => {
       const c = await newTopUp('100.00');
-      expect((await deliver(paid(c))).body.outcome).toBe('credited');
-      const res = await deliver(refunded(c, amount));
+      expect((await deliver(paidEvent(c))).body.outcome).toBe('credited');
+      const res = await deliver(refundedEvent(c, amount));
       expectNoFault(res, what);
       expect(res.status).toBe(200);
       expect(res.body.outcome).toBe('refund_ignored');
-      expect(await balance(c)).toBe('100.00');
-      expect(await topUp(c)).toMatchObject({ refundedCash: '0.00', refundedCredit: '0.00' });
+      expect(await balanceOf(t, c.consoleKey)).toBe('100.00');
+      expect(await topUpView(t, c)).toMatchObject({ refundedCash: '0.00', refundedCredit: '0.00' });
     });
 
     it.each([
@@ -478,23 +391,23 @@ describe('Stripe webhook abuse', () => {
       'debits nothing, and does not fail, for a refund whose currency is %s',
       async (what, overrides) => {
         const c = await newTopUp('100.00');
-        expect((await deliver(paid(c))).body.outcome).toBe('credited');
-        const res = await deliver(refunded(c, 8500, overrides));
+        expect((await deliver(paidEvent(c))).body.outcome).toBe('credited');
+        const res = await deliver(refundedEvent(c, 8500, overrides));
         expectNoFault(res, what);
-        expect(await balance(c)).toBe('100.00');
+        expect(await balanceOf(t, c.consoleKey)).toBe('100.00');
       },
     );
 
     it('debits an upper-case USD refund like a lower-case one, once', async () => {
       const c = await newTopUp('100.00');
-      await deliver(paid(c));
-      expect((await deliver(refunded(c, 8500, { currency: 'USD' }))).body.outcome).toBe(
+      await deliver(paidEvent(c));
+      expect((await deliver(refundedEvent(c, 8500, { currency: 'USD' }))).body.outcome).toBe(
         'refund_debited',
       );
-      expect((await deliver(refunded(c, 8500, { currency: 'usd' }))).body.outcome).toBe(
+      expect((await deliver(refundedEvent(c, 8500, { currency: 'usd' }))).body.outcome).toBe(
         'refund_unchanged',
       );
-      expect(await balance(c)).toBe('0.00');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
     });
 
     it.each([
@@ -508,11 +421,11 @@ describe('Stripe webhook abuse', () => {
       ['an object', { amount: 8500 }],
     ])('flags a payment whose amount_total is %s and credits nothing', async (what, amount) => {
       const c = await newTopUp('100.00');
-      const res = await deliver(paid(c, { amount_total: amount }));
+      const res = await deliver(paidEvent(c, { amount_total: amount }));
       expectNoFault(res, what);
       expect(res.body.outcome).toBe('needs_review');
-      expect((await topUp(c)).status).toBe('needs_review');
-      expect(await balance(c)).toBe('0.00');
+      expect((await topUpView(t, c)).status).toBe('needs_review');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
       expect(await ledger(c.accountId)).toEqual([]);
     });
 
@@ -524,17 +437,17 @@ describe('Stripe webhook abuse', () => {
       ['an array', ['usd']],
     ])('flags a payment whose currency is %s and credits nothing', async (what, currency) => {
       const c = await newTopUp('100.00');
-      const res = await deliver(paid(c, { currency }));
+      const res = await deliver(paidEvent(c, { currency }));
       expectNoFault(res, what);
       expect(res.body.outcome).toBe('needs_review');
-      expect(await balance(c)).toBe('0.00');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
     });
 
     it('credits a payment reported in upper-case USD exactly once', async () => {
       const c = await newTopUp('100.00');
-      expect((await deliver(paid(c, { currency: 'USD' }))).body.outcome).toBe('credited');
-      expect((await deliver(paid(c, { currency: 'Usd' }))).body.outcome).toBe('already_paid');
-      expect(await balance(c)).toBe('100.00');
+      expect((await deliver(paidEvent(c, { currency: 'USD' }))).body.outcome).toBe('credited');
+      expect((await deliver(paidEvent(c, { currency: 'Usd' }))).body.outcome).toBe('already_paid');
+      expect(await balanceOf(t, c.consoleKey)).toBe('100.00');
       expect(await ledger(c.accountId)).toHaveLength(1);
     });
   });
@@ -569,15 +482,15 @@ describe('Stripe webhook abuse', () => {
           outcome: 'ignored',
         });
         expect(await eventRows(event.id as string)).toEqual([{ type, outcome: 'ignored' }]);
-        expect((await topUp(c)).status).toBe('pending');
-        expect(await balance(c)).toBe('0.00');
+        expect((await topUpView(t, c)).status).toBe('pending');
+        expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
       },
     );
   });
 
   describe('signed payloads that are not Stripe events', () => {
-    const shapes = (c: Ctx): [string, string][] => {
-      const base = paid(c);
+    const shapes = (c: PendingTopUp): [string, string][] => {
+      const base = paidEvent(c);
       const without = (k: string): Record<string, unknown> => {
         const copy = { ...base };
         delete copy[k];
@@ -625,7 +538,7 @@ describe('Stripe webhook abuse', () => {
       const c = await newTopUp('35.00');
       const failures: string[] = [];
       for (const [what, payload] of shapes(c)) {
-        const res = await post(payload, signRaw(payload));
+        const res = await postWebhook(t, payload, signRaw(payload));
         try {
           expectNoFault(res, what);
         } catch (err) {
@@ -634,8 +547,8 @@ describe('Stripe webhook abuse', () => {
       }
       expect(failures).toEqual([]);
       // The genuine event afterwards: credited now, or already (by an odd envelope above).
-      expect(['credited', 'already_paid']).toContain((await deliver(paid(c))).body.outcome);
-      expect(await balance(c)).toBe('35.00');
+      expect(['credited', 'already_paid']).toContain((await deliver(paidEvent(c))).body.outcome);
+      expect(await balanceOf(t, c.consoleKey)).toBe('35.00');
       expect(await ledger(c.accountId)).toHaveLength(1);
     });
   });
@@ -643,7 +556,7 @@ describe('Stripe webhook abuse', () => {
   describe('size', () => {
     it('refuses a signed body over 2 MB with 413 and records nothing', async () => {
       const c = await newTopUp('45.00');
-      const event = paid(c, {
+      const event = paidEvent(c, {
         custom_text: { submit: { message: 'x'.repeat(2 * 1024 * 1024 + 10) } },
       });
       const res = await deliver(event);
@@ -651,15 +564,15 @@ describe('Stripe webhook abuse', () => {
       expect(contractViolation(res.status, res.body, res.text)).toBeNull();
       expect(res.body.error.code).toBe('payload_too_large');
       expect(await eventRows(event.id as string)).toEqual([]);
-      expect(await balance(c)).toBe('0.00');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
     });
 
     it('processes a genuine 1.5 MB event once', async () => {
       const c = await newTopUp('45.00');
-      const event = paid(c, { custom_text: { submit: { message: 'x'.repeat(1536 * 1024) } } });
+      const event = paidEvent(c, { custom_text: { submit: { message: 'x'.repeat(1536 * 1024) } } });
       expect((await deliver(event)).body.outcome).toBe('credited');
       expect((await deliver(event)).body.duplicate).toBe(true);
-      expect(await balance(c)).toBe('45.00');
+      expect(await balanceOf(t, c.consoleKey)).toBe('45.00');
     });
   });
 

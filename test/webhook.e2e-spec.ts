@@ -3,33 +3,23 @@ import { Decimal } from 'decimal.js';
 import { randomBytes } from 'node:crypto';
 import type { Response } from 'supertest';
 import {
-  signed,
-  startStripeStub,
-  StripeStub,
-  StubSession,
-  stripeEvent,
-} from './helpers/stripe-stub.js';
-import { bearer, createTestApp, TestApp } from './helpers/test-app.js';
+  balanceOf,
+  createAccount,
+  createStripeTestApp,
+  createTopUp,
+  deliverWebhook,
+  expectErrorCode,
+  paidEvent,
+  PendingTopUp,
+  postWebhook,
+  refundedEvent,
+  sessionEvent,
+  topUpView,
+} from './helpers/api.js';
+import { signed, startStripeStub, StripeStub, stripeEvent } from './helpers/stripe-stub.js';
+import { TestApp } from './helpers/test-app.js';
 
 const SECRET = `whsec_test_${randomBytes(16).toString('hex')}`;
-
-/** The contract's error body: `{ error: { code, message, details? } }` and nothing else. */
-function expectError(res: Response, status: number, code: string): void {
-  expect(res.status).toBe(status);
-  expect(Object.keys(res.body)).toEqual(['error']);
-  expect(res.body.error.code).toBe(code);
-  expect(typeof res.body.error.message).toBe('string');
-  expect(JSON.stringify(res.body)).not.toMatch(/\bat .+\.(ts|js):\d+/);
-}
-
-interface Ctx {
-  accountId: string;
-  consoleKey: string;
-  topUpId: string;
-  session: StubSession;
-  paymentIntent: string;
-  chargeId: string;
-}
 
 interface LedgerRow {
   type: string;
@@ -44,12 +34,7 @@ describe('Stripe webhook', () => {
 
   beforeAll(async () => {
     stub = await startStripeStub();
-    t = await createTestApp({
-      STRIPE_SECRET_KEY: 'sk_test_stub_0123456789',
-      STRIPE_WEBHOOK_SECRET: SECRET,
-      STRIPE_API_BASE: stub.url,
-      PUBLIC_BASE_URL: 'https://console.example.test',
-    });
+    t = await createStripeTestApp(stub, SECRET);
   });
   afterAll(async () => {
     await t.close();
@@ -57,91 +42,18 @@ describe('Stripe webhook', () => {
   });
 
   /** A fresh account with a pending top-up created through the API (and the stub). */
-  const newTopUp = async (credit = '100.00'): Promise<Ctx> => {
-    const acc = await t.http
-      .post('/v1/admin/accounts')
-      .set(...bearer(t.adminKey))
-      .send({ name: `Webhook ${randomBytes(3).toString('hex')}` })
-      .expect(201);
-    const res = await t.http
-      .post('/v1/me/top-ups')
-      .set(...bearer(acc.body.consoleKey))
-      .send({ credit })
-      .expect(201);
-    return {
-      accountId: acc.body.id,
-      consoleKey: acc.body.consoleKey,
-      topUpId: res.body.id,
-      session: stub.sessionFor(res.body.id),
-      paymentIntent: `pi_test_${randomBytes(8).toString('hex')}`,
-      chargeId: `ch_test_${randomBytes(8).toString('hex')}`,
-    };
-  };
-
-  const deliver = (event: Record<string, unknown>): Promise<Response> => {
-    const { payload, header } = signed(event, SECRET);
-    return t.http
-      .post('/v1/stripe/webhook')
-      .set('Content-Type', 'application/json')
-      .set('Stripe-Signature', header)
-      .send(payload);
-  };
-
-  const sessionEvent = (
-    c: Ctx,
-    type: string,
-    overrides: Record<string, unknown> = {},
-    id?: string,
-  ): Record<string, unknown> =>
-    stripeEvent(
-      type,
-      {
-        ...c.session,
-        status: 'complete',
-        payment_status: 'paid',
-        payment_intent: c.paymentIntent,
-        ...overrides,
-      },
-      id,
+  const newTopUp = async (credit = '100.00'): Promise<PendingTopUp> =>
+    createTopUp(
+      t,
+      stub,
+      await createAccount(t, `Webhook ${randomBytes(3).toString('hex')}`),
+      credit,
     );
 
-  const paid = (c: Ctx, overrides: Record<string, unknown> = {}, id?: string) =>
-    sessionEvent(c, 'checkout.session.completed', overrides, id);
+  const deliver = (event: Record<string, unknown>): Promise<Response> =>
+    deliverWebhook(t, event, SECRET);
 
-  const refunded = (c: Ctx, amountRefunded: number, id?: string) =>
-    stripeEvent(
-      'charge.refunded',
-      {
-        id: c.chargeId,
-        object: 'charge',
-        amount: c.session.amount_total,
-        amount_captured: c.session.amount_total,
-        amount_refunded: amountRefunded,
-        currency: 'usd',
-        payment_intent: c.paymentIntent,
-        metadata: { topUpId: c.topUpId, accountId: c.accountId },
-        refunded: amountRefunded === c.session.amount_total,
-      },
-      id,
-    );
-
-  const topUp = async (c: Ctx) =>
-    (
-      await t.http
-        .get(`/v1/me/top-ups/${c.topUpId}`)
-        .set(...bearer(c.consoleKey))
-        .expect(200)
-    ).body;
-
-  const balance = async (c: Ctx): Promise<string> =>
-    (
-      await t.http
-        .get('/v1/me')
-        .set(...bearer(c.consoleKey))
-        .expect(200)
-    ).body.balance;
-
-  const ledger = async (c: Ctx): Promise<LedgerRow[]> =>
+  const ledger = async (c: PendingTopUp): Promise<LedgerRow[]> =>
     (
       await t.sql.query<LedgerRow>(
         `SELECT type, amount::text AS amount, balance_after::text AS balance_after, reference
@@ -151,7 +63,7 @@ describe('Stripe webhook', () => {
     ).rows;
 
   /** balance = sum of the ledger, to the digit. */
-  const expectConsistent = async (c: Ctx): Promise<void> => {
+  const expectConsistent = async (c: PendingTopUp): Promise<void> => {
     const r = await t.sql.query<{ balance: string; sum: string }>(
       `SELECT (SELECT balance::text FROM accounts WHERE id = $1) AS balance,
               (SELECT coalesce(sum(amount), 0)::text FROM ledger_entries WHERE account_id = $1) AS sum`,
@@ -167,18 +79,18 @@ describe('Stripe webhook', () => {
     it('credits $100 once when Stripe reports the $85 price paid', async () => {
       const c = await newTopUp('100.00');
       expect(c.session.amount_total).toBe(8500);
-      const res = await deliver(paid(c));
+      const res = await deliver(paidEvent(c));
       expect(res.status).toBe(200);
       expect(res.body).toEqual({ received: true, duplicate: false, outcome: 'credited' });
 
-      expect(await balance(c)).toBe('100.00');
+      expect(await balanceOf(t, c.consoleKey)).toBe('100.00');
       const entries = await ledger(c);
       expect(entries).toHaveLength(1);
       expect(entries[0]).toMatchObject({ type: 'top_up', reference: c.topUpId });
       expect(new Decimal(entries[0].amount).eq(100)).toBe(true);
       expect(new Decimal(entries[0].balance_after).eq(100)).toBe(true);
 
-      const view = await topUp(c);
+      const view = await topUpView(t, c);
       expect(view).toMatchObject({
         status: 'paid',
         credit: '100.00',
@@ -198,14 +110,14 @@ describe('Stripe webhook', () => {
 
     it('answers a replayed event with duplicate: true and credits nothing more', async () => {
       const c = await newTopUp('20.00');
-      const event = paid(c);
+      const event = paidEvent(c);
       expect((await deliver(event)).body.outcome).toBe('credited');
       for (let i = 0; i < 3; i++) {
         const again = await deliver(event);
         expect(again.status).toBe(200);
         expect(again.body).toEqual({ received: true, duplicate: true, outcome: 'credited' });
       }
-      expect(await balance(c)).toBe('20.00');
+      expect(await balanceOf(t, c.consoleKey)).toBe('20.00');
       expect(await ledger(c)).toHaveLength(1);
       await expectConsistent(c);
     });
@@ -214,12 +126,12 @@ describe('Stripe webhook', () => {
     // copies wait for the first transaction and then find the event already processed.
     it('credits once when the same event arrives 20 times at once', async () => {
       const c = await newTopUp('50.00');
-      const event = paid(c);
+      const event = paidEvent(c);
       const results = await Promise.all(Array.from({ length: 20 }, () => deliver(event)));
       for (const r of results) expect(r.status).toBe(200);
       expect(results.filter((r) => r.body.duplicate === false)).toHaveLength(1);
       expect(results.filter((r) => r.body.duplicate === true)).toHaveLength(19);
-      expect(await balance(c)).toBe('50.00');
+      expect(await balanceOf(t, c.consoleKey)).toBe('50.00');
       expect(await ledger(c)).toHaveLength(1);
       await expectConsistent(c);
     });
@@ -229,7 +141,7 @@ describe('Stripe webhook', () => {
     it('credits once when different events report the same payment concurrently', async () => {
       const c = await newTopUp('30.00');
       const events = [
-        ...Array.from({ length: 5 }, () => paid(c)),
+        ...Array.from({ length: 5 }, () => paidEvent(c)),
         ...Array.from({ length: 5 }, () =>
           sessionEvent(c, 'checkout.session.async_payment_succeeded'),
         ),
@@ -239,25 +151,25 @@ describe('Stripe webhook', () => {
       const outcomes = results.map((r) => r.body.outcome as string);
       expect(outcomes.filter((o) => o === 'credited')).toHaveLength(1);
       expect(outcomes.filter((o) => o === 'already_paid')).toHaveLength(9);
-      expect(await balance(c)).toBe('30.00');
+      expect(await balanceOf(t, c.consoleKey)).toBe('30.00');
       expect(await ledger(c)).toHaveLength(1);
     });
 
     it('flags a payment whose amount differs from the price as needs_review and credits nothing', async () => {
       const c = await newTopUp('100.00');
-      const res = await deliver(paid(c, { amount_total: 8400 }));
+      const res = await deliver(paidEvent(c, { amount_total: 8400 }));
       expect(res.status).toBe(200);
       expect(res.body.outcome).toBe('needs_review');
-      const view = await topUp(c);
+      const view = await topUpView(t, c);
       expect(view.status).toBe('needs_review');
       expect(view.amountPaid).toBe('84.00');
       expect(view.reviewReason).toContain('84.00');
-      expect(await balance(c)).toBe('0.00');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
       expect(await ledger(c)).toHaveLength(0);
 
       // A later correct-looking event does not credit a flagged top-up either.
-      expect((await deliver(paid(c))).body.outcome).toBe('already_in_review');
-      expect(await balance(c)).toBe('0.00');
+      expect((await deliver(paidEvent(c))).body.outcome).toBe('already_in_review');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
     });
 
     it.each([
@@ -273,41 +185,41 @@ describe('Stripe webhook', () => {
       const c = await newTopUp('10.00');
       const o = { ...overrides } as Record<string, unknown>;
       if (o.metadata) o.metadata = { ...o.metadata, topUpId: c.topUpId };
-      const res = await deliver(paid(c, o));
+      const res = await deliver(paidEvent(c, o));
       expect(res.body.outcome).toBe('needs_review');
-      expect((await topUp(c)).status).toBe('needs_review');
-      expect(await balance(c)).toBe('0.00');
+      expect((await topUpView(t, c)).status).toBe('needs_review');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
     });
 
     it('finds the top-up by client_reference_id when metadata is missing', async () => {
       const c = await newTopUp('12.00');
-      const res = await deliver(paid(c, { metadata: {} }));
+      const res = await deliver(paidEvent(c, { metadata: {} }));
       expect(res.body.outcome).toBe('credited');
-      expect(await balance(c)).toBe('12.00');
+      expect(await balanceOf(t, c.consoleKey)).toBe('12.00');
     });
 
     it('credits an async payment only when async_payment_succeeded arrives', async () => {
       const c = await newTopUp('40.00');
-      const completed = await deliver(paid(c, { payment_status: 'unpaid' }));
+      const completed = await deliver(paidEvent(c, { payment_status: 'unpaid' }));
       expect(completed.body.outcome).toBe('awaiting_payment');
-      expect((await topUp(c)).status).toBe('pending');
-      expect(await balance(c)).toBe('0.00');
+      expect((await topUpView(t, c)).status).toBe('pending');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
 
       const succeeded = await deliver(sessionEvent(c, 'checkout.session.async_payment_succeeded'));
       expect(succeeded.body.outcome).toBe('credited');
-      expect((await topUp(c)).status).toBe('paid');
-      expect(await balance(c)).toBe('40.00');
+      expect((await topUpView(t, c)).status).toBe('paid');
+      expect(await balanceOf(t, c.consoleKey)).toBe('40.00');
     });
 
     it('closes a top-up as failed when the async payment fails, crediting nothing', async () => {
       const c = await newTopUp('40.00');
-      await deliver(paid(c, { payment_status: 'unpaid' }));
+      await deliver(paidEvent(c, { payment_status: 'unpaid' }));
       const failed = await deliver(
         sessionEvent(c, 'checkout.session.async_payment_failed', { payment_status: 'unpaid' }),
       );
       expect(failed.body.outcome).toBe('failed');
-      expect((await topUp(c)).status).toBe('failed');
-      expect(await balance(c)).toBe('0.00');
+      expect((await topUpView(t, c)).status).toBe('failed');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
       expect(await ledger(c)).toHaveLength(0);
     });
 
@@ -320,25 +232,25 @@ describe('Stripe webhook', () => {
         }),
       );
       expect(res.body.outcome).toBe('expired');
-      expect((await topUp(c)).status).toBe('expired');
-      expect(await balance(c)).toBe('0.00');
+      expect((await topUpView(t, c)).status).toBe('expired');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
     });
   });
 
   describe('events out of order', () => {
     it('never un-pays a paid top-up: expired or async failure after payment change nothing', async () => {
       const c = await newTopUp('25.00');
-      await deliver(paid(c));
+      await deliver(paidEvent(c));
       const expired = await deliver(
         sessionEvent(c, 'checkout.session.expired', { status: 'expired' }),
       );
       expect(expired.body.outcome).toBe('not_pending');
       const failed = await deliver(sessionEvent(c, 'checkout.session.async_payment_failed'));
       expect(failed.body.outcome).toBe('not_pending');
-      const unpaidCompleted = await deliver(paid(c, { payment_status: 'unpaid' }));
+      const unpaidCompleted = await deliver(paidEvent(c, { payment_status: 'unpaid' }));
       expect(unpaidCompleted.body.outcome).toBe('not_pending');
-      expect((await topUp(c)).status).toBe('paid');
-      expect(await balance(c)).toBe('25.00');
+      expect((await topUpView(t, c)).status).toBe('paid');
+      expect(await balanceOf(t, c.consoleKey)).toBe('25.00');
       expect(await ledger(c)).toHaveLength(1);
     });
 
@@ -352,38 +264,38 @@ describe('Stripe webhook', () => {
       );
       const res = await deliver(sessionEvent(c, 'checkout.session.async_payment_succeeded'));
       expect(res.body.outcome).toBe('credited');
-      expect((await topUp(c)).status).toBe('paid');
-      expect(await balance(c)).toBe('15.00');
+      expect((await topUpView(t, c)).status).toBe('paid');
+      expect(await balanceOf(t, c.consoleKey)).toBe('15.00');
     });
 
     it('nets out a refund that arrives before the payment once the payment arrives', async () => {
       const c = await newTopUp('100.00');
-      const early = await deliver(refunded(c, 4250));
+      const early = await deliver(refundedEvent(c, 4250));
       expect(early.body.outcome).toBe('refund_recorded');
-      expect(await balance(c)).toBe('0.00');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
       expect(await ledger(c)).toHaveLength(0);
-      expect(await topUp(c)).toMatchObject({
+      expect(await topUpView(t, c)).toMatchObject({
         status: 'pending',
         refundedCash: '42.50',
         refundedCredit: '0.00',
       });
 
-      expect((await deliver(paid(c))).body.outcome).toBe('credited');
-      expect(await balance(c)).toBe('50.00');
+      expect((await deliver(paidEvent(c))).body.outcome).toBe('credited');
+      expect(await balanceOf(t, c.consoleKey)).toBe('50.00');
       const entries = await ledger(c);
       expect(entries.map((e) => [e.type, new Decimal(e.amount).toFixed(2)])).toEqual([
         ['top_up', '100.00'],
         ['refund', '-50.00'],
       ]);
-      expect(await topUp(c)).toMatchObject({
+      expect(await topUpView(t, c)).toMatchObject({
         status: 'paid',
         refundedCash: '42.50',
         refundedCredit: '50.00',
       });
 
       // The same refund reported again (a new event) takes nothing more.
-      expect((await deliver(refunded(c, 4250))).body.outcome).toBe('refund_unchanged');
-      expect(await balance(c)).toBe('50.00');
+      expect((await deliver(refundedEvent(c, 4250))).body.outcome).toBe('refund_unchanged');
+      expect(await balanceOf(t, c.consoleKey)).toBe('50.00');
       await expectConsistent(c);
     });
   });
@@ -391,12 +303,12 @@ describe('Stripe webhook', () => {
   describe('refunds', () => {
     it('debits credit in proportion to cash refunded: $42.50 of $85 takes back $50, the rest later once', async () => {
       const c = await newTopUp('100.00');
-      await deliver(paid(c));
-      const partial = refunded(c, 4250);
+      await deliver(paidEvent(c));
+      const partial = refundedEvent(c, 4250);
       const first = await deliver(partial);
       expect(first.body).toEqual({ received: true, duplicate: false, outcome: 'refund_debited' });
-      expect(await balance(c)).toBe('50.00');
-      expect(await topUp(c)).toMatchObject({
+      expect(await balanceOf(t, c.consoleKey)).toBe('50.00');
+      expect(await topUpView(t, c)).toMatchObject({
         status: 'paid',
         refundedCash: '42.50',
         refundedCredit: '50.00',
@@ -407,65 +319,77 @@ describe('Stripe webhook', () => {
       expect(refunds[0].reference).toBe(`${c.chargeId}:4250`);
 
       expect((await deliver(partial)).body.duplicate).toBe(true);
-      expect(await balance(c)).toBe('50.00');
+      expect(await balanceOf(t, c.consoleKey)).toBe('50.00');
 
-      const full = await deliver(refunded(c, 8500));
+      const full = await deliver(refundedEvent(c, 8500));
       expect(full.body.outcome).toBe('refund_debited');
-      expect(await balance(c)).toBe('0.00');
-      expect(await topUp(c)).toMatchObject({ refundedCash: '85.00', refundedCredit: '100.00' });
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
+      expect(await topUpView(t, c)).toMatchObject({
+        refundedCash: '85.00',
+        refundedCredit: '100.00',
+      });
 
       // Replays of either refund, under new event ids, and the older one arriving late: nothing.
       for (const amount of [8500, 4250]) {
-        expect((await deliver(refunded(c, amount))).body.outcome).toBe('refund_unchanged');
+        expect((await deliver(refundedEvent(c, amount))).body.outcome).toBe('refund_unchanged');
       }
-      expect(await balance(c)).toBe('0.00');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
       expect((await ledger(c)).filter((e) => e.type === 'refund')).toHaveLength(2);
       await expectConsistent(c);
     });
 
     it('takes back exactly the credit over uneven partial refunds, with no rounding residue', async () => {
       const c = await newTopUp('100.00');
-      await deliver(paid(c));
-      await deliver(refunded(c, 1000)); // $10 of $85: 100 × 10 / 85 = 11.7647058823529...
-      expect(await topUp(c)).toMatchObject({ refundedCredit: '11.7647058824' });
-      expect(await balance(c)).toBe('88.2352941176');
-      await deliver(refunded(c, 8500));
-      expect(await balance(c)).toBe('0.00');
-      expect(await topUp(c)).toMatchObject({ refundedCredit: '100.00' });
+      await deliver(paidEvent(c));
+      await deliver(refundedEvent(c, 1000)); // $10 of $85: 100 × 10 / 85 = 11.7647058823529...
+      expect(await topUpView(t, c)).toMatchObject({ refundedCredit: '11.7647058824' });
+      expect(await balanceOf(t, c.consoleKey)).toBe('88.2352941176');
+      await deliver(refundedEvent(c, 8500));
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
+      expect(await topUpView(t, c)).toMatchObject({ refundedCredit: '100.00' });
       await expectConsistent(c);
     });
 
     it('debits once when a full refund arrives before the partial one it includes', async () => {
       const c = await newTopUp('100.00');
-      await deliver(paid(c));
-      expect((await deliver(refunded(c, 8500))).body.outcome).toBe('refund_debited');
-      expect((await deliver(refunded(c, 4250))).body.outcome).toBe('refund_unchanged');
-      expect(await balance(c)).toBe('0.00');
-      expect(await topUp(c)).toMatchObject({ refundedCash: '85.00', refundedCredit: '100.00' });
+      await deliver(paidEvent(c));
+      expect((await deliver(refundedEvent(c, 8500))).body.outcome).toBe('refund_debited');
+      expect((await deliver(refundedEvent(c, 4250))).body.outcome).toBe('refund_unchanged');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
+      expect(await topUpView(t, c)).toMatchObject({
+        refundedCash: '85.00',
+        refundedCredit: '100.00',
+      });
     });
 
     // Protects the race of concurrent refund events: each locks the top-up, so the debits
     // add up to what the largest cumulative refund takes back, never more.
     it('debits the right total when several refund events arrive at once', async () => {
       const c = await newTopUp('100.00');
-      await deliver(paid(c));
-      const events = [1700, 4250, 8500, 4250, 1700, 8500].map((a) => refunded(c, a));
+      await deliver(paidEvent(c));
+      const events = [1700, 4250, 8500, 4250, 1700, 8500].map((a) => refundedEvent(c, a));
       const results = await Promise.all(events.map((e) => deliver(e)));
       for (const r of results) expect(r.status).toBe(200);
-      expect(await balance(c)).toBe('0.00');
-      expect(await topUp(c)).toMatchObject({ refundedCash: '85.00', refundedCredit: '100.00' });
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
+      expect(await topUpView(t, c)).toMatchObject({
+        refundedCash: '85.00',
+        refundedCredit: '100.00',
+      });
       await expectConsistent(c);
     });
 
     it('records a refund of a top-up that was never credited and debits nothing', async () => {
       const c = await newTopUp('100.00');
-      await deliver(paid(c, { amount_total: 9000 }));
-      expect((await topUp(c)).status).toBe('needs_review');
-      const res = await deliver(refunded(c, 9000));
+      await deliver(paidEvent(c, { amount_total: 9000 }));
+      expect((await topUpView(t, c)).status).toBe('needs_review');
+      const res = await deliver(refundedEvent(c, 9000));
       expect(res.body.outcome).toBe('refund_recorded');
-      expect(await balance(c)).toBe('0.00');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
       expect(await ledger(c)).toHaveLength(0);
-      expect(await topUp(c)).toMatchObject({ refundedCash: '90.00', refundedCredit: '0.00' });
+      expect(await topUpView(t, c)).toMatchObject({
+        refundedCash: '90.00',
+        refundedCredit: '0.00',
+      });
     });
 
     it('ignores a refund of a charge that belongs to no top-up', async () => {
@@ -486,15 +410,9 @@ describe('Stripe webhook', () => {
   });
 
   describe('signatures', () => {
-    const post = (payload: string, header?: string): Promise<Response> => {
-      const req = t.http.post('/v1/stripe/webhook').set('Content-Type', 'application/json');
-      if (header !== undefined) req.set('Stripe-Signature', header);
-      return req.send(payload);
-    };
-
     it('refuses a missing, forged, stale or foreign signature and a tampered body with 400, changing nothing', async () => {
       const c = await newTopUp('100.00');
-      const event = paid(c);
+      const event = paidEvent(c);
       const { payload, header } = signed(event, SECRET);
       const tampered = payload.replace('"amount_total":8500', '"amount_total":8501');
       expect(tampered).not.toBe(payload);
@@ -502,36 +420,36 @@ describe('Stripe webhook', () => {
       const stale = signed(event, SECRET, Math.floor(Date.now() / 1000) - 3600);
 
       const attempts: [string, Promise<Response>][] = [
-        ['missing header', post(payload)],
-        ['empty header', post(payload, '')],
-        ['garbage header', post(payload, 'not-a-signature')],
-        ['signed with another secret', post(forged.payload, forged.header)],
-        ['tampered body', post(tampered, header)],
-        ['stale timestamp', post(stale.payload, stale.header)],
+        ['missing header', postWebhook(t, payload)],
+        ['empty header', postWebhook(t, payload, '')],
+        ['garbage header', postWebhook(t, payload, 'not-a-signature')],
+        ['signed with another secret', postWebhook(t, forged.payload, forged.header)],
+        ['tampered body', postWebhook(t, tampered, header)],
+        ['stale timestamp', postWebhook(t, stale.payload, stale.header)],
         [
           'signature of another body',
-          post(payload, signed(paid(c, { amount_total: 1 }), SECRET).header),
+          postWebhook(t, payload, signed(paidEvent(c, { amount_total: 1 }), SECRET).header),
         ],
       ];
       for (const [what, attempt] of attempts) {
         const res = await attempt;
         try {
-          expectError(res, 400, 'validation_failed');
+          expectErrorCode(res, 400, 'validation_failed');
         } catch (err) {
           throw new Error(`${what}: ${String(err)}`);
         }
       }
       expect(await eventCount(event.id as string)).toBe(0);
-      expect((await topUp(c)).status).toBe('pending');
-      expect(await balance(c)).toBe('0.00');
+      expect((await topUpView(t, c)).status).toBe('pending');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
       expect(await ledger(c)).toHaveLength(0);
 
       // The genuine delivery still works afterwards.
-      expect((await post(payload, header)).body.outcome).toBe('credited');
+      expect((await postWebhook(t, payload, header)).body.outcome).toBe('credited');
     });
 
     it('needs no API key and refuses malformed JSON with 400', async () => {
-      const res = await post('{not json', signed({ id: 'evt_x' }, SECRET).header);
+      const res = await postWebhook(t, '{not json', signed({ id: 'evt_x' }, SECRET).header);
       expect(res.status).toBe(400);
     });
   });
