@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module.js';
@@ -47,6 +48,11 @@ async function bootstrap(): Promise<void> {
   process.once('SIGINT', () => shutdown('SIGINT'));
   const port = Number.parseInt(process.env.PORT || '3000', 10);
   await app.listen(port);
+  // Keep idle keep-alive connections longer than clients and proxies usually do (60 s), so
+  // the server is not the side that closes a socket a client is about to reuse.
+  const server = app.getHttpServer() as Server;
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   if (generated.length > 0) {
     process.stdout.write(`\nGenerated keys for this run (shown once):\n  ${generated.join('\n  ')}\n\n`);
   }
