@@ -50,7 +50,7 @@ async function bootstrap(): Promise<void> {
   await app.listen(port);
   // Keep idle keep-alive connections longer than clients and proxies usually do (60 s), so
   // the server is not the side that closes a socket a client is about to reuse.
-  const server = app.getHttpServer() as Server;
+  const server: Server = app.getHttpServer();
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   if (generated.length > 0) {
