@@ -13,7 +13,9 @@ export class HttpClient {
     private readonly port: number,
     maxSockets: number,
   ) {
-    this.agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+    // `timeout` makes the agent honour the server's Keep-Alive hint and drop sockets before
+    // the server closes them, so a reused socket is never reset under us.
+    this.agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, timeout: 60_000 });
   }
 
   /** Sends one request; the body is read when `keepBody` or the status is not 2xx (else drained). */
