@@ -9,7 +9,7 @@ interface Waiting {
 
 /** Most events one transaction takes, and how many transactions run at once per instance. */
 const MAX_BATCH = 256;
-const MAX_IN_FLIGHT = 16;
+const MAX_IN_FLIGHT = 4;
 
 /**
  * Group commit for single-event posts: events that arrive while earlier ones are being
