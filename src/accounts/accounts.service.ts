@@ -3,7 +3,7 @@ import { generateSecret, hashSecret, keyPrefix } from '../auth/secrets.js';
 import { notFound } from '../common/errors/domain-error.js';
 import { formatAmount } from '../common/money/money.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
-import { Account, AccountsRepository, AccountStatus } from './accounts.repository.js';
+import { Account, AccountsRepository } from './accounts.repository.js';
 import { AccountDto, AccountWithKeyDto, CreateAccountDto, MeDto, UpdateAccountDto } from './dto/account.dto.js';
 
 export const toAccountDto = (a: Account): AccountDto => ({
@@ -71,7 +71,4 @@ export class AccountsService {
     return this.repo.findIdByConsoleKeyHash(hash);
   }
 
-  async statusOf(id: string): Promise<AccountStatus | null> {
-    return (await this.repo.findById(id))?.status ?? null;
-  }
 }

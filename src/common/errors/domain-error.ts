@@ -57,15 +57,3 @@ export function statusOf(code: ErrorCode): number {
       return 500;
   }
 }
-
-/** PostgreSQL unique_violation: the database says "already done / already taken". */
-export function isUniqueViolation(err: unknown, constraint?: string): boolean {
-  const e = err as {
-    code?: string;
-    constraint?: string;
-    driverError?: { code?: string; constraint?: string };
-  };
-  const code = e?.code ?? e?.driverError?.code;
-  const name = e?.constraint ?? e?.driverError?.constraint;
-  return code === '23505' && (constraint === undefined || name === constraint);
-}

@@ -29,10 +29,6 @@ export function money(value: string | Decimal): Decimal {
 
 export const ZERO = new Money(0);
 
-/** Number of digits after the decimal point. */
-export function scaleOf(value: Decimal): number {
-  return value.decimalPlaces();
-}
 
 /**
  * Account-level amounts (balances, ledger amounts, credits): every digit the ledger holds,
