@@ -131,6 +131,22 @@ describe('models and prices', () => {
       },
     );
 
+    it('pages the model list in name order with a cursor, every model once', async () => {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const url: string = `/v1/models?limit=1${cursor ? `&cursor=${cursor}` : ''}`;
+        const res = await t.http.get(url).set(...bearer(t.adminKey)).expect(200);
+        expect(res.body.data).toHaveLength(1);
+        seen.push(res.body.data[0].model);
+        cursor = res.body.nextCursor;
+      } while (cursor);
+      const all = await t.http.get('/v1/models').set(...bearer(t.adminKey)).expect(200);
+      expect(all.body.nextCursor).toBeNull();
+      expect(seen).toEqual(all.body.data.map((m: { model: string }) => m.model));
+      expect(seen).toEqual([...seen].sort());
+    });
+
     it('refuses the model list without a key with 401', async () => {
       expectErrorBody(await t.http.get('/v1/models'), 401, 'unauthorized');
     });

@@ -1,13 +1,9 @@
 import { Body, Controller, Get, Inject, Param, Put, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { AnyRole, Roles } from '../auth/principal.js';
 import { ListQueryDto, Page } from '../common/pagination/pagination.js';
 import { CatalogService, toPriceVersionDto } from './catalog.service.js';
 import { PriceVersionDto, PriceVersionPageDto, PutPriceDto } from './dto/price.dto.js';
-
-class ModelListDto {
-  @ApiProperty({ type: [PriceVersionDto] }) data!: PriceVersionDto[];
-}
 
 @ApiTags('models')
 @ApiBearerAuth()
@@ -18,11 +14,11 @@ export class CatalogController {
   @Get('models')
   @AnyRole()
   @ApiOkResponse({
-    type: ModelListDto,
-    description: 'The price in force now for every priced model',
+    type: PriceVersionPageDto,
+    description: 'The price in force now for every priced model, in model name order',
   })
-  async list(): Promise<ModelListDto> {
-    return { data: (await this.catalog.listCurrent()).map(toPriceVersionDto) };
+  list(@Query() q: ListQueryDto): Promise<Page<PriceVersionDto>> {
+    return this.catalog.listCurrent(q.limit, q.cursor);
   }
 
   @Put('admin/models/:model')

@@ -126,11 +126,14 @@ export class CatalogRepository {
   }
 
   /** The version in force now for each model: the latest effective_from not in the future. */
-  async listCurrent(): Promise<CatalogPrice[]> {
+  /** A page of models in name order (after `afterModel`), each with its version in force. */
+  async listCurrent(limit: number, afterModel: string | null): Promise<CatalogPrice[]> {
     const rows = await sqlRows<PriceRow>(
       this.ds,
       `SELECT DISTINCT ON (model) ${PRICE_COLUMNS} FROM price_versions
-       WHERE effective_from <= now() ORDER BY model, effective_from DESC, version DESC`,
+       WHERE effective_from <= now() AND ($1::text IS NULL OR model > $1::text)
+       ORDER BY model, effective_from DESC, version DESC LIMIT $2`,
+      [afterModel, limit + 1],
     );
     return rows.map(toCatalogPrice);
   }

@@ -84,8 +84,11 @@ export class CatalogService implements OnModuleInit {
     });
   }
 
-  listCurrent(): Promise<CatalogPrice[]> {
-    return this.repo.listCurrent();
+  /** Priced models in name order, each with the price in force now. */
+  async listCurrent(limit = DEFAULT_LIMIT, cursor?: string): Promise<Page<PriceVersionDto>> {
+    const after = decodeCursor(cursor, ['text']);
+    const rows = await this.repo.listCurrent(limit, after ? after[0] : null);
+    return toPage(rows, limit, (p) => [p.model], toPriceVersionDto);
   }
 
   /** The price in force now for each of `models` that has one. */
