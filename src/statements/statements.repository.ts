@@ -60,8 +60,6 @@ const toModelUsage = (r: ModelUsageRow): ModelUsage => ({
   charge: money(r.charge),
 });
 
-/** Newest entries by date among which the last one in booking order is sought (see balanceBefore). */
-const OVERLAP_WINDOW = 1000;
 
 /** A top-up entry's reference is the top-up's id; anything else joins to nothing. */
 const UUID_TEXT = `'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'`;
@@ -92,11 +90,9 @@ export class StatementsRepository {
   }
 
   /**
-   * balance_after of the last entry booked before `at`, in booking order (id), or null when
-   * there is none. Race: created_at is its transaction's start, while ids follow the account's
-   * row lock, so two overlapping transactions can book in the opposite order of their dates;
-   * the newest by date is then not the last in the balance chain. Taking the highest id among
-   * the newest 1,000 by date covers any such overlap; it stays a short backward read of
+   * balance_after of the last entry booked before `at`, or null when there is none. Every
+   * booking is dated after its account lock (see LedgerService), so an account's entries are
+   * in the same order by date as by balance chain: one backward probe of
    * ledger_entries (account_id, created_at, id), however long the history.
    */
   async balanceBefore(
@@ -106,31 +102,9 @@ export class StatementsRepository {
   ): Promise<Decimal | null> {
     const rows = await sqlRows<{ balance_after: string }>(
       em,
-      `SELECT balance_after FROM (
-         SELECT id, balance_after FROM ledger_entries
-         WHERE account_id = $1 AND created_at < $2::timestamptz
-         ORDER BY created_at DESC, id DESC LIMIT ${OVERLAP_WINDOW}
-       ) newest
-       ORDER BY id DESC LIMIT 1`,
-      [accountId, at],
-    );
-    return rows[0] ? money(rows[0].balance_after) : null;
-  }
-
-  /**
-   * The same, exactly, for a bound at or after now (the current month): the newest entry by id
-   * that was booked before `at`, read backwards on ledger_entries (account_id, id DESC).
-   */
-  async latestBalanceBefore(
-    accountId: string,
-    at: string,
-    em: EntityManager = this.ds.manager,
-  ): Promise<Decimal | null> {
-    const rows = await sqlRows<{ balance_after: string }>(
-      em,
       `SELECT balance_after FROM ledger_entries
        WHERE account_id = $1 AND created_at < $2::timestamptz
-       ORDER BY id DESC LIMIT 1`,
+       ORDER BY created_at DESC, id DESC LIMIT 1`,
       [accountId, at],
     );
     return rows[0] ? money(rows[0].balance_after) : null;

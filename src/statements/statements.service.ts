@@ -48,11 +48,7 @@ export class StatementsService {
     const built = await this.ds.transaction('REPEATABLE READ', async (em) => {
       await em.query('SET TRANSACTION READ ONLY');
       const openingBalance = await this.repo.balanceBefore(accountId, period.start, em);
-      // The current month's closing is the balance now: read it exactly, newest id first.
-      const closingBalance =
-        period.end > now.toISOString()
-          ? await this.repo.latestBalanceBefore(accountId, period.end, em)
-          : await this.repo.balanceBefore(accountId, period.end, em);
+      const closingBalance = await this.repo.balanceBefore(accountId, period.end, em);
       const moves = await this.repo.movements(accountId, period.start, period.end, em);
       const daily = await this.repo.usageByModelFromRollups(
         accountId,
