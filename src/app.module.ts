@@ -2,7 +2,14 @@ import { Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { AccountsModule } from './accounts/accounts.module.js';
 import { AuthModule } from './auth/auth.module.js';
-import { appConfig, authConfig, databaseConfig, stripeConfig } from './config/app.config.js';
+import {
+  appConfig,
+  authConfig,
+  databaseConfig,
+  spendConfig,
+  stripeConfig,
+} from './config/app.config.js';
+import { HoldsModule } from './holds/holds.module.js';
 import { validateEnv } from './config/env.validation.js';
 import { DatabaseModule } from './database/database.module.js';
 import { CatalogModule } from './catalog/catalog.module.js';
@@ -19,7 +26,7 @@ import { LedgerModule } from './ledger/ledger.module.js';
     ConfigModule.forRoot({
       isGlobal: true,
       ignoreEnvFile: true,
-      load: [appConfig, databaseConfig, authConfig, stripeConfig],
+      load: [appConfig, databaseConfig, authConfig, stripeConfig, spendConfig],
       validate: validateEnv,
     }),
     DatabaseModule,
@@ -27,6 +34,7 @@ import { LedgerModule } from './ledger/ledger.module.js';
     LedgerModule,
     AccountsModule,
     AuthModule,
+    HoldsModule,
     GroupsModule,
     CatalogModule,
     TokensModule,

@@ -321,6 +321,9 @@ describe('accounts', () => {
         email: 'me@corp.test',
         status: 'active',
         balance: '0.00',
+        held: '0.00',
+        available: '0.00',
+        creditLimit: '0.00',
         currency: 'USD',
       });
     });

@@ -63,6 +63,8 @@ describe('gateway authorize', () => {
         group: 'default',
         ratio: expect.stringMatching(DECIMAL),
         balance: expect.stringMatching(DECIMAL),
+        available: expect.stringMatching(DECIMAL),
+        hold: null,
       });
       expect(body.tokenId).toMatch(UUID);
       expect(new Decimal(body.ratio as string).eq(1)).toBe(true);
@@ -239,9 +241,15 @@ describe('gateway authorize', () => {
       await expectDenied(token.key, 'spend_limit_reached');
     });
 
-    it('allows the token again when its spend limit is lifted', async () => {
+    it('allows the token again when its customer lifts a spend limit of its own', async () => {
       const acc = await fundedAccount(t, 'Lifted limit');
-      const token = await gatewayToken(acc.id, { spendLimit: '0' });
+      const token = (
+        await t.http
+          .post('/v1/me/tokens')
+          .set(...bearer(acc.consoleKey))
+          .send({ name: 'own limit', spendLimit: '0' })
+          .expect(201)
+      ).body as { id: string; key: string };
       await expectDenied(token.key, 'spend_limit_reached');
       await t.http
         .patch(`/v1/me/tokens/${token.id}`)

@@ -19,6 +19,7 @@ import {
 } from './helpers/fuzz.js';
 import {
   adminHeaders,
+  gatewayHeaders,
   createAccount,
   createPromotion,
   postAdjustment,
@@ -141,6 +142,8 @@ describe('Fuzzed input on every documented operation', () => {
     model: '',
     promotionId: '',
     topUpId: '',
+    holdRequestId: '',
+    reviewRequestId: '',
   };
 
   const keyFor = (role: Role): string | null => {
@@ -195,6 +198,8 @@ describe('Fuzzed input on every documented operation', () => {
         return ctx.model;
       case 'period':
         return new Date().toISOString().slice(0, 7);
+      case 'requestId':
+        return op.path.includes('/holds/') ? ctx.holdRequestId : ctx.reviewRequestId;
     }
     throw new Error(`no real value for {${name}} of ${op.method} ${op.path}: add one to realParam`);
   };
@@ -606,6 +611,24 @@ describe('Fuzzed input on every documented operation', () => {
       .send({ credit: '10.00' })
       .expect(201);
     ctx.topUpId = topUp.body.id;
+    ctx.holdRequestId = 'fz-hold-1';
+    await t.http
+      .post('/v1/gateway/authorize')
+      .set(...gatewayHeaders(t))
+      .send({ key: ctx.tokenKey, model: 'gpt-image-2-vip', requestId: ctx.holdRequestId })
+      .expect(200)
+      .expect((r) => expect(r.body.hold).not.toBeNull());
+    // Priced far above the seeded reviewAbove (5.00): stored for review, not booked.
+    ctx.reviewRequestId = 'fz-review-1';
+    await postEvent(t, {
+      requestId: ctx.reviewRequestId,
+      tokenId: ctx.tokenId,
+      model: 'gpt-image-2',
+      statusCode: 200,
+      usage: { inputTokens: 100, outputTokens: 1_000_000 },
+    })
+      .expect(201)
+      .expect((r) => expect(r.body.outcome).toBe('review'));
     await postEvent(t, {
       requestId: 'fz-setup-1',
       tokenId: ctx.tokenId,

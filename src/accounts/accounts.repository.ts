@@ -13,6 +13,9 @@ export interface Account {
   email: string | null;
   status: AccountStatus;
   balance: Decimal;
+  /** Money set aside by holds that still count (expired ones excluded even before a sweep). */
+  held: Decimal;
+  creditLimit: Decimal;
   consoleKeyPrefix: string;
   createdAt: Date;
   updatedAt: Date;
@@ -25,13 +28,19 @@ interface AccountRow {
   email: string | null;
   status: AccountStatus;
   balance: string;
+  held: string;
+  credit_limit: string;
   console_key_prefix: string;
   created_at: Date;
   updated_at: Date;
   cursor_at: string;
 }
 
-const COLUMNS = `id, name, email, status, balance, console_key_prefix, created_at, updated_at, created_at::text AS cursor_at`;
+// Expired holds stop counting at their expiry, whether or not a sweep has closed them yet.
+const COLUMNS = `id, name, email, status, balance,
+  held - COALESCE((SELECT sum(h.amount) FROM holds h
+                   WHERE h.account_id = accounts.id AND h.status = 'active' AND h.expires_at <= now()), 0) AS held,
+  credit_limit, console_key_prefix, created_at, updated_at, created_at::text AS cursor_at`;
 
 const toAccount = (r: AccountRow): Account => ({
   id: r.id,
@@ -39,6 +48,8 @@ const toAccount = (r: AccountRow): Account => ({
   email: r.email,
   status: r.status,
   balance: money(r.balance),
+  held: money(r.held),
+  creditLimit: money(r.credit_limit),
   consoleKeyPrefix: r.console_key_prefix,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
@@ -83,12 +94,17 @@ export class AccountsRepository {
     return rows.map(toAccount);
   }
 
-  async update(id: string, patch: { name?: string; status?: AccountStatus }): Promise<Account | null> {
+  async update(
+    id: string,
+    patch: { name?: string; status?: AccountStatus; creditLimit?: string },
+  ): Promise<Account | null> {
     if (!isUuid(id)) return null;
-    const rows = await sqlRows<AccountRow>(this.ds, 
-      `UPDATE accounts SET name = COALESCE($2, name), status = COALESCE($3, status), updated_at = now()
+    const rows = await sqlRows<AccountRow>(
+      this.ds,
+      `UPDATE accounts SET name = COALESCE($2, name), status = COALESCE($3, status),
+         credit_limit = COALESCE($4::numeric, credit_limit), updated_at = now()
        WHERE id = $1 RETURNING ${COLUMNS}`,
-      [id, patch.name ?? null, patch.status ?? null],
+      [id, patch.name ?? null, patch.status ?? null, patch.creditLimit ?? null],
     );
     return rows[0] ? toAccount(rows[0]) : null;
   }

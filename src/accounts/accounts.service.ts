@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { generateSecret, hashSecret, keyPrefix } from '../auth/secrets.js';
-import { notFound } from '../common/errors/domain-error.js';
+import { DomainError, notFound } from '../common/errors/domain-error.js';
 import { formatAmount } from '../common/money/money.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
 import { Account, AccountsRepository } from './accounts.repository.js';
@@ -12,6 +12,9 @@ export const toAccountDto = (a: Account): AccountDto => ({
   email: a.email,
   status: a.status,
   balance: formatAmount(a.balance),
+  held: formatAmount(a.held),
+  available: formatAmount(a.balance.minus(a.held)),
+  creditLimit: formatAmount(a.creditLimit),
   currency: 'USD',
   consoleKeyPrefix: a.consoleKeyPrefix,
   createdAt: a.createdAt.toISOString(),
@@ -24,6 +27,9 @@ export const toMeDto = (a: Account): MeDto => ({
   email: a.email,
   status: a.status,
   balance: formatAmount(a.balance),
+  held: formatAmount(a.held),
+  available: formatAmount(a.balance.minus(a.held)),
+  creditLimit: formatAmount(a.creditLimit),
   currency: 'USD',
 });
 
@@ -49,6 +55,17 @@ export class AccountsService {
     return a;
   }
 
+  /**
+   * A suspended account reads everything and changes nothing: its customer's token changes,
+   * top-ups and redemptions answer 403 account_suspended.
+   */
+  async assertActive(id: string): Promise<Account> {
+    const a = await this.get(id);
+    if (a.status === 'suspended')
+      throw new DomainError('account_suspended', 'this account is suspended and cannot change');
+    return a;
+  }
+
   async list(limit = DEFAULT_LIMIT, cursor?: string): Promise<Page<AccountDto>> {
     const rows = await this.repo.listPage(limit, decodeCursor(cursor, ['timestamp', 'uuid']));
     return toPage(rows, limit, (a) => [a.cursorAt, a.id], toAccountDto);
@@ -70,5 +87,4 @@ export class AccountsService {
   findIdByConsoleKeyHash(hash: string): Promise<string | null> {
     return this.repo.findIdByConsoleKeyHash(hash);
   }
-
 }

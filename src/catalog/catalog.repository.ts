@@ -25,6 +25,10 @@ export interface CatalogPrice {
   perRequest: Decimal | null;
   perImage: Decimal | null;
   referencePrices: ReferencePrice[];
+  /** A charge above this is held for review instead of booked; null: never. */
+  reviewAbove: Decimal | null;
+  /** tokens mode: USD per image held when a request names no priced size and quality. */
+  holdAmount: Decimal | null;
   effectiveFrom: Date;
   createdAt: Date;
 }
@@ -41,6 +45,10 @@ export interface NewPriceVersion {
   perRequest?: string;
   perImage?: string;
   referencePrices?: { size: string; quality: string; price: string }[];
+  /** Omitted: the previous version's; null: no review. */
+  reviewAbove?: string | null;
+  /** tokens mode. Omitted: the previous version's, else the highest reference price, else 0.25. */
+  holdAmount?: string;
   effectiveFrom?: string;
 }
 
@@ -58,6 +66,8 @@ interface PriceRow {
   per_request: string | null;
   per_image: string | null;
   reference_prices: { size: string; quality: string; price: string }[] | null;
+  review_above: string | null;
+  hold_amount: string | null;
   effective_from: Date;
   created_at: Date;
 }
@@ -78,12 +88,14 @@ export const toCatalogPrice = (r: PriceRow): CatalogPrice => ({
   perRequest: dec(r.per_request),
   perImage: dec(r.per_image),
   referencePrices: (r.reference_prices ?? []).map((p) => ({ ...p, price: money(p.price) })),
+  reviewAbove: dec(r.review_above),
+  holdAmount: dec(r.hold_amount),
   effectiveFrom: r.effective_from,
   createdAt: r.created_at,
 });
 
 export const PRICE_COLUMNS = `id, model, version, mode, input_text, input_image, cached_input, output_text, output_image,
-  partial_image_output_tokens, per_request, per_image, reference_prices, effective_from, created_at`;
+  partial_image_output_tokens, per_request, per_image, reference_prices, review_above, hold_amount, effective_from, created_at`;
 
 @Injectable()
 export class CatalogRepository {
@@ -98,12 +110,23 @@ export class CatalogRepository {
       p.model,
     ]);
     await em.query(`SELECT name FROM models WHERE name = $1 FOR UPDATE`, [p.model]);
+    // reviewAbove and holdAmount carry over from the latest version when a PUT omits them:
+    // an admin changing a price does not silently lose the model's review threshold or hold.
     const rows = await sqlRows<PriceRow>(
       em,
-      `INSERT INTO price_versions (model, version, mode, input_text, input_image, cached_input, output_text,
-         output_image, partial_image_output_tokens, per_request, per_image, reference_prices, effective_from)
+      `WITH prev AS (
+         SELECT review_above, hold_amount FROM price_versions WHERE model = $1::varchar
+         ORDER BY version DESC LIMIT 1
+       )
+       INSERT INTO price_versions (model, version, mode, input_text, input_image, cached_input, output_text,
+         output_image, partial_image_output_tokens, per_request, per_image, reference_prices, review_above,
+         hold_amount, effective_from)
        SELECT $1::varchar, COALESCE(MAX(version), 0) + 1, $2::varchar, $3::numeric, $4::numeric, $5::numeric,
               $6::numeric, $7::numeric, $8::integer, $9::numeric, $10::numeric, $11::jsonb,
+              CASE WHEN $13::boolean THEN $14::numeric ELSE (SELECT review_above FROM prev) END,
+              CASE WHEN $2::varchar <> 'tokens' THEN NULL
+                   ELSE COALESCE($15::numeric, (SELECT hold_amount FROM prev),
+                     (SELECT max((r ->> 'price')::numeric) FROM jsonb_array_elements($11::jsonb) r), 0.25) END,
               COALESCE($12::timestamptz, now())
        FROM price_versions WHERE model = $1::varchar
        RETURNING ${PRICE_COLUMNS}`,
@@ -120,6 +143,9 @@ export class CatalogRepository {
         p.perImage ?? null,
         JSON.stringify(p.referencePrices ?? []),
         p.effectiveFrom ?? null,
+        p.reviewAbove !== undefined,
+        p.reviewAbove ?? null,
+        p.holdAmount ?? null,
       ],
     );
     return toCatalogPrice(rows[0]);

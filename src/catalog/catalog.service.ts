@@ -25,6 +25,7 @@ export function toPriceVersionDto(p: CatalogPrice): PriceVersionDto {
       quality: r.quality,
       price: formatExact(r.price),
     })),
+    reviewAbove: p.reviewAbove === null ? null : formatExact(p.reviewAbove),
     effectiveFrom: p.effectiveFrom.toISOString(),
     createdAt: p.createdAt.toISOString(),
   };
@@ -32,6 +33,7 @@ export function toPriceVersionDto(p: CatalogPrice): PriceVersionDto {
     case 'tokens':
       for (const f of TOKEN_FIELDS) dto[f] = formatExact(p[f] ?? ZERO);
       dto.partialImageOutputTokens = p.partialImageOutputTokens ?? 0;
+      dto.holdAmount = formatExact(p.holdAmount ?? ZERO);
       break;
     case 'per_request':
       dto.perRequest = formatExact(p.perRequest ?? ZERO);
@@ -54,6 +56,9 @@ const SEED_CATALOG: NewPriceVersion[] = [
     outputText: '30',
     outputImage: '30',
     partialImageOutputTokens: 100,
+    // At least the highest reference price (0.211): what a request naming no size holds per image.
+    holdAmount: '0.25',
+    reviewAbove: '5.00',
     referencePrices: [
       ...['1024x1024'].flatMap((size) => [
         { size, quality: 'low', price: '0.006' },
@@ -67,8 +72,8 @@ const SEED_CATALOG: NewPriceVersion[] = [
       ]),
     ],
   },
-  { model: 'gpt-image-2-all', mode: 'per_request', perRequest: '0.03' },
-  { model: 'gpt-image-2-vip', mode: 'per_image', perImage: '0.03' },
+  { model: 'gpt-image-2-all', mode: 'per_request', perRequest: '0.03', reviewAbove: '5.00' },
+  { model: 'gpt-image-2-vip', mode: 'per_image', perImage: '0.03', reviewAbove: '5.00' },
 ];
 
 @Injectable()

@@ -61,3 +61,18 @@ export const stripeConfig = registerAs(
     apiBase: process.env.STRIPE_API_BASE || null,
   }),
 );
+
+export interface SpendConfig {
+  /** A hold stops counting this long after it was placed. */
+  holdTtlSeconds: number;
+  /** How often each instance sweeps expired holds (any instance may; none has to). */
+  holdSweepSeconds: number;
+}
+
+export const spendConfig = registerAs('spend', (): SpendConfig => {
+  const ttl = Number.parseInt(process.env.HOLD_TTL_SECONDS || '900', 10);
+  return {
+    holdTtlSeconds: ttl,
+    holdSweepSeconds: Math.max(1, Math.min(30, Math.floor(ttl / 2))),
+  };
+});

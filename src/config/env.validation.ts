@@ -37,6 +37,9 @@ export class EnvironmentVariables {
 
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(200)
   DB_POOL_SIZE?: number;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(86400)
+  HOLD_TTL_SECONDS?: number;
 }
 
 export function validateEnv(config: Record<string, unknown>): EnvironmentVariables {

@@ -4,6 +4,7 @@ import { UsageEvents1763800000000 } from '../../migrations/1763800000000-usage-e
 import { Payments1763900000000 } from '../../migrations/1763900000000-payments.js';
 import { Statements1764000000000 } from '../../migrations/1764000000000-statements.js';
 import { UsageEventsLean1764300000000 } from '../../migrations/1764300000000-usage-events-lean.js';
+import { SpendControl1764500000000 } from '../../migrations/1764500000000-spend-control.js';
 
 /** Migrations in the order they run; listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS = [
@@ -12,6 +13,7 @@ export const MIGRATIONS = [
   Payments1763900000000,
   Statements1764000000000,
   UsageEventsLean1764300000000,
+  SpendControl1764500000000,
 ];
 
 export function dataSourceOptions(url: string, poolSize = 20): DataSourceOptions {

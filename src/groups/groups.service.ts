@@ -68,7 +68,7 @@ export class GroupsService implements OnModuleInit {
           name: dto.name,
           ratio: dto.ratio,
           description: dto.description ?? '',
-          selectable: dto.selectable ?? true,
+          selectable: dto.selectable ?? false,
           isDefault: dto.isDefault ?? false,
         },
         em,

@@ -7,14 +7,19 @@ export interface ReconcileProblem {
     | 'balance_vs_ledger_sum'
     | 'balance_vs_last_entry'
     | 'charged_usage_without_one_ledger_entry'
-    | 'usage_entry_without_event';
+    | 'usage_entry_without_event'
+    | 'held_vs_active_holds'
+    | 'token_held_vs_active_holds'
+    | 'charged_request_still_held';
   detail: string;
 }
 
 /**
  * Checks the ledger's invariants over every account: balance = sum of its entries = the last
  * entry's balance_after, and each charged usage event has exactly one ledger entry of the
- * same amount (and no usage entry lacks its event). Read-only; one consistent snapshot.
+ * same amount (and no usage entry lacks its event); each account's and token's `held` = the
+ * sum of its active holds, and no charged request still holds money. Read-only; one
+ * consistent snapshot.
  */
 export async function reconcile(
   ds: DataSource,
@@ -89,6 +94,52 @@ export async function reconcile(
         accountId: o.account_id,
         check: 'usage_entry_without_event',
         detail: `ledger usage entry for ${o.reference}`,
+      });
+    }
+    const held = await sqlRows<{ account_id: string; held: string; holds: string }>(
+      em,
+      `SELECT a.id AS account_id, a.held::text AS held, COALESCE(h.total, 0)::text AS holds
+       FROM accounts a
+       LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM holds WHERE status = 'active' GROUP BY account_id) h
+         ON h.account_id = a.id
+       WHERE a.held <> COALESCE(h.total, 0)
+       LIMIT 1000`,
+    );
+    for (const h of held) {
+      problems.push({
+        accountId: h.account_id,
+        check: 'held_vs_active_holds',
+        detail: `held ${h.held} ≠ active holds ${h.holds}`,
+      });
+    }
+    const tokenHeld = await sqlRows<{ account_id: string; id: string; held: string; holds: string }>(
+      em,
+      `SELECT t.account_id, t.id, t.held::text AS held, COALESCE(h.total, 0)::text AS holds
+       FROM api_tokens t
+       LEFT JOIN (SELECT token_id, SUM(amount) AS total FROM holds WHERE status = 'active' GROUP BY token_id) h
+         ON h.token_id = t.id
+       WHERE t.held <> COALESCE(h.total, 0)
+       LIMIT 1000`,
+    );
+    for (const h of tokenHeld) {
+      problems.push({
+        accountId: h.account_id,
+        check: 'token_held_vs_active_holds',
+        detail: `token ${h.id}: held ${h.held} ≠ active holds ${h.holds}`,
+      });
+    }
+    const stillHeld = await sqlRows<{ account_id: string; request_id: string; amount: string }>(
+      em,
+      `SELECT h.account_id, h.request_id, h.amount::text AS amount FROM holds h
+       JOIN usage_events u ON u.request_id = h.request_id AND u.outcome = 'charged'
+       WHERE h.status = 'active'
+       LIMIT 1000`,
+    );
+    for (const h of stillHeld) {
+      problems.push({
+        accountId: h.account_id,
+        check: 'charged_request_still_held',
+        detail: `request ${h.request_id} is charged and still holds ${h.amount}`,
       });
     }
     const [{ n }] = await sqlRows<{ n: string }>(em, `SELECT COUNT(*)::text AS n FROM accounts`);

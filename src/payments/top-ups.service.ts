@@ -55,6 +55,7 @@ export class TopUpsService {
         'payments are not configured (STRIPE_SECRET_KEY is not set)',
       );
     }
+    await this.accounts.assertActive(accountId);
     const credit = money(dto.credit);
     const promotion = await this.promotions.bestForTopUp(credit);
     const price = topUpPrice(credit, promotion?.rate ?? null);

@@ -49,6 +49,8 @@ export interface ModelUsage {
   requests: number;
   charged: number;
   skipped: number;
+  /** Events that arrived above their price's reviewAbove (booked later if approved). */
+  review: number;
   charge: Decimal;
 }
 
@@ -75,6 +77,7 @@ export interface Statement {
     requests: number;
     charged: number;
     skipped: number;
+    review: number;
     charge: Decimal;
     byModel: ModelUsage[];
   };
@@ -107,9 +110,10 @@ export function buildStatement(period: string, f: StatementFacts): BuiltStatemen
       requests: acc.requests + m.requests,
       charged: acc.charged + m.charged,
       skipped: acc.skipped + m.skipped,
+      review: acc.review + m.review,
       charge: acc.charge.plus(m.charge),
     }),
-    { requests: 0, charged: 0, skipped: 0, charge: ZERO },
+    { requests: 0, charged: 0, skipped: 0, review: 0, charge: ZERO },
   );
   const refunds = f.refundEntries.neg();
   const expectedClosing = opening

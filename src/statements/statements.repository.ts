@@ -6,6 +6,7 @@ import { CursorKey } from '../common/pagination/pagination.js';
 import { sqlRows } from '../database/sql.js';
 import type { LedgerEntryType } from '../ledger/ledger.types.js';
 import type { ModelUsage } from './statement-math.js';
+import { eventRollupLines } from './usage-views.repository.js';
 
 export interface LedgerLine {
   id: string;
@@ -49,6 +50,7 @@ interface ModelUsageRow {
   requests: string;
   charged: string;
   skipped: string;
+  review: string;
   charge: string;
 }
 
@@ -57,6 +59,7 @@ const toModelUsage = (r: ModelUsageRow): ModelUsage => ({
   requests: Number(r.requests),
   charged: Number(r.charged),
   skipped: Number(r.skipped),
+  review: Number(r.review),
   charge: money(r.charge),
 });
 
@@ -174,7 +177,8 @@ export class StatementsRepository {
   ): Promise<ModelUsage[]> {
     const rows = await sqlRows<ModelUsageRow>(
       em,
-      `SELECT model, sum(requests) AS requests, sum(charged) AS charged, sum(skipped) AS skipped, sum(charge) AS charge
+      `SELECT model, sum(requests) AS requests, sum(charged) AS charged, sum(skipped) AS skipped,
+              sum(review) AS review, sum(charge) AS charge
        FROM usage_daily
        WHERE account_id = $1 AND day >= $2::date AND day < $3::date
        GROUP BY model ORDER BY model`,
@@ -192,10 +196,9 @@ export class StatementsRepository {
   ): Promise<ModelUsage[]> {
     const rows = await sqlRows<ModelUsageRow>(
       em,
-      `SELECT model, count(*) AS requests, count(*) FILTER (WHERE outcome = 'charged') AS charged,
-              count(*) FILTER (WHERE outcome = 'skipped') AS skipped, COALESCE(sum(charge), 0) AS charge
-       FROM usage_events
-       WHERE account_id = $1 AND recorded_at >= $2::timestamptz AND recorded_at < $3::timestamptz
+      `SELECT model, sum(requests) AS requests, sum(charged) AS charged, sum(skipped) AS skipped,
+              sum(review) AS review, COALESCE(sum(charge), 0) AS charge
+       FROM (${eventRollupLines((col) => `e.account_id = $1 AND ${col} >= $2::timestamptz AND ${col} < $3::timestamptz`)}) u
        GROUP BY model ORDER BY model`,
       [accountId, from, to],
     );

@@ -3,7 +3,8 @@ import type { Decimal } from 'decimal.js';
 import { DataSource } from 'typeorm';
 import { money } from '../common/money/money.js';
 import { sqlRows } from '../database/sql.js';
-import type { BreakdownLine, SkipReason } from '../pricing/pricing.js';
+import type { BreakdownLine } from '../pricing/pricing.js';
+import type { UsageReason } from '../usage/usage.repository.js';
 import type { Outcome, SummaryGroup } from './dto/usage-view.dto.js';
 import type { SummaryPlan } from './time-range.js';
 
@@ -29,7 +30,7 @@ export interface UsageItem {
   tokenName: string;
   model: string;
   outcome: Outcome;
-  reason: SkipReason | null;
+  reason: UsageReason | null;
   charge: Decimal;
   group: string;
   ratio: Decimal;
@@ -51,7 +52,7 @@ interface UsageItemRow {
   token_name: string;
   model: string;
   outcome: Outcome;
-  reason: SkipReason | null;
+  reason: UsageReason | null;
   charge: string;
   group_name: string;
   ratio: string;
@@ -90,6 +91,7 @@ export interface UsageTotals {
   requests: number;
   charged: number;
   skipped: number;
+  review: number;
   inputTokens: number;
   outputTokens: number;
   images: number;
@@ -101,6 +103,7 @@ interface TotalsRow {
   requests: string;
   charged: string;
   skipped: string;
+  review: string;
   input_tokens: string;
   output_tokens: string;
   images: string;
@@ -109,13 +112,37 @@ interface TotalsRow {
 
 /**
  * What one event adds to the daily roll-ups, exactly as the ingestion computes it
- * (UsageService rollupsOf): tokens of every event, images of charged events only (1 when the
- * event gave none). Summaries over partial days use it, so both paths count alike.
+ * (UsageRepository.insertNew): tokens of every event, images of charged events only (1 when
+ * the event gave none). Summaries over partial days use it, so both paths count alike.
  */
 const EVENT_METRICS = `
   COALESCE((e.event->'usage'->>'inputTokens')::bigint, 0) AS input_tokens,
   COALESCE((e.event->'usage'->>'outputTokens')::bigint, 0) AS output_tokens,
   CASE WHEN e.outcome = 'charged' THEN COALESCE((e.event->>'images')::bigint, 1) ELSE 0 END AS images`;
+
+/** What a customer was charged for an event: review and voided events book nothing. */
+const BOOKED_CHARGE = `CASE WHEN e.outcome IN ('review', 'voided') THEN 0 ELSE e.charge END`;
+
+/**
+ * An event's lines in the roll-ups' terms: on its arrival day it counts as a request (as
+ * charged, skipped or review); an approved review adds its charge, images and a charged
+ * count on the day it was approved (reviewed_at), the day its ledger entry is dated.
+ */
+export const eventRollupLines = (where: (col: string) => string): string => `
+  SELECT e.model, (e.recorded_at AT TIME ZONE 'UTC')::date AS day, 1::bigint AS requests,
+         (e.outcome = 'charged' AND e.reviewed_at IS NULL)::int::bigint AS charged,
+         (e.outcome = 'skipped')::int::bigint AS skipped,
+         (e.outcome IN ('review', 'voided') OR e.reviewed_at IS NOT NULL)::int::bigint AS review,
+         COALESCE((e.event->'usage'->>'inputTokens')::bigint, 0) AS input_tokens,
+         COALESCE((e.event->'usage'->>'outputTokens')::bigint, 0) AS output_tokens,
+         CASE WHEN e.outcome = 'charged' AND e.reviewed_at IS NULL THEN COALESCE((e.event->>'images')::bigint, 1) ELSE 0 END
+           AS images,
+         CASE WHEN e.outcome = 'charged' AND e.reviewed_at IS NULL THEN e.charge ELSE 0 END AS charge
+  FROM usage_events e WHERE ${where('e.recorded_at')}
+  UNION ALL
+  SELECT e.model, (e.reviewed_at AT TIME ZONE 'UTC')::date, 0, 1, 0, 0, 0, 0, COALESCE((e.event->>'images')::bigint, 1),
+         e.charge
+  FROM usage_events e WHERE e.outcome = 'charged' AND e.reviewed_at IS NOT NULL AND ${where('e.reviewed_at')}`;
 
 /** Collects positional parameters for a query assembled from optional conditions. */
 class Params {
@@ -149,7 +176,7 @@ export class UsageViewsRepository {
     }
     const rows = await sqlRows<UsageItemRow>(
       this.ds,
-      `SELECT e.id, e.request_id, e.token_id, t.name AS token_name, e.model, e.outcome, e.reason, e.charge,
+      `SELECT e.id, e.request_id, e.token_id, t.name AS token_name, e.model, e.outcome, e.reason, ${BOOKED_CHARGE} AS charge,
               e.group_name, e.ratio, e.price_version, e.breakdown, ${EVENT_METRICS},
               e.occurred_at, e.recorded_at,
               to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at
@@ -179,28 +206,24 @@ export class UsageViewsRepository {
       if (plan.daily.fromDay !== null) where.push(`d.day >= ${p.add(plan.daily.fromDay, 'date')}`);
       if (plan.daily.toDay !== null) where.push(`d.day < ${p.add(plan.daily.toDay, 'date')}`);
       parts.push(
-        `SELECT d.model, d.day, d.requests, d.charged, d.skipped, d.input_tokens, d.output_tokens, d.images, d.charge
+        `SELECT d.model, d.day, d.requests, d.charged, d.skipped, d.review, d.input_tokens, d.output_tokens, d.images,
+                d.charge
          FROM usage_daily d WHERE ${where.join(' AND ')}`,
       );
     }
     if (plan.events.length > 0) {
-      const ranges = plan.events.map(
-        (r) =>
-          `(e.recorded_at >= ${p.add(r.from, 'timestamptz')} AND e.recorded_at < ${p.add(r.to, 'timestamptz')})`,
-      );
-      parts.push(
-        `SELECT e.model, (e.recorded_at AT TIME ZONE 'UTC')::date AS day, 1::bigint AS requests,
-                (e.outcome = 'charged')::int::bigint AS charged, (e.outcome = 'skipped')::int::bigint AS skipped,
-                ${EVENT_METRICS}, e.charge
-         FROM usage_events e WHERE e.account_id = ${account} AND (${ranges.join(' OR ')})`,
-      );
+      const ranges = (col: string): string =>
+        plan.events
+          .map((r) => `(${col} >= ${p.add(r.from, 'timestamptz')} AND ${col} < ${p.add(r.to, 'timestamptz')})`)
+          .join(' OR ');
+      parts.push(eventRollupLines((col) => `e.account_id = ${account} AND (${ranges(col)})`));
     }
     if (parts.length === 0) return [];
     const key = groupBy === 'model' ? 'model' : `to_char(day, 'YYYY-MM-DD')`;
     const rows = await sqlRows<TotalsRow>(
       this.ds,
       `SELECT ${key} AS key, sum(requests) AS requests, sum(charged) AS charged, sum(skipped) AS skipped,
-              sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, sum(images) AS images,
+              sum(review) AS review, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, sum(images) AS images,
               sum(charge) AS charge
        FROM (${parts.join(' UNION ALL ')}) u
        GROUP BY 1 ORDER BY 1`,
@@ -211,6 +234,7 @@ export class UsageViewsRepository {
       requests: Number(r.requests),
       charged: Number(r.charged),
       skipped: Number(r.skipped),
+      review: Number(r.review),
       inputTokens: Number(r.input_tokens),
       outputTokens: Number(r.output_tokens),
       images: Number(r.images),

@@ -86,7 +86,7 @@ export class MyTokensController {
     description: 'The token, now revoked; its row and history stay',
   })
   revoke(@CurrentAccountId() accountId: string, @Param('id') id: string): Promise<TokenDto> {
-    return this.tokens.revoke(accountId, id);
+    return this.tokens.revoke(accountId, id, 'customer');
   }
 }
 
@@ -101,6 +101,6 @@ export class GatewayController {
   @HttpCode(200)
   @ApiOkResponse({ type: AuthorizeResultDto })
   authorize(@Body() dto: AuthorizeDto): Promise<AuthorizeResultDto> {
-    return this.tokens.authorize(dto.key, dto.model);
+    return this.tokens.authorize(dto);
   }
 }

@@ -15,10 +15,21 @@ export interface Token {
   expiresAt: Date | null;
   spendLimit: Decimal | null;
   spent: Decimal;
+  /** Money its active holds set aside (expired ones excluded even before a sweep). */
+  held: Decimal;
   allowedModels: string[] | null;
+  /** The limits an admin set: the customer may tighten within them, never loosen. */
+  adminLimits: AdminLimits | null;
   createdAt: Date;
   lastUsedAt: Date | null;
   cursorAt: string;
+}
+
+export interface AdminLimits {
+  group?: string;
+  spendLimit?: string;
+  expiresAt?: string;
+  allowedModels?: string[];
 }
 
 interface TokenRow {
@@ -31,13 +42,22 @@ interface TokenRow {
   expires_at: Date | null;
   spend_limit: string | null;
   spent: string;
+  held: string;
   allowed_models: string[] | null;
+  admin_limits: AdminLimits | null;
   created_at: Date;
   last_used_at: Date | null;
   cursor_at: string;
 }
 
-const COLUMNS = `id, account_id, name, group_name, key_prefix, status, expires_at, spend_limit, spent, allowed_models,
+/** A token's or account's holds that expired but were not swept yet: they no longer count. */
+export const expiredHeld = (accountCol: string, tokenCol?: string): string =>
+  `COALESCE((SELECT sum(h.amount) FROM holds h WHERE h.account_id = ${accountCol}` +
+  (tokenCol ? ` AND h.token_id = ${tokenCol}` : '') +
+  ` AND h.status = 'active' AND h.expires_at <= now()), 0)`;
+
+const COLUMNS = `id, account_id, name, group_name, key_prefix, status, expires_at, spend_limit, spent,
+  held - ${expiredHeld('api_tokens.account_id', 'api_tokens.id')} AS held, allowed_models, admin_limits,
   created_at, last_used_at, created_at::text AS cursor_at`;
 
 const toToken = (r: TokenRow): Token => ({
@@ -50,7 +70,9 @@ const toToken = (r: TokenRow): Token => ({
   expiresAt: r.expires_at,
   spendLimit: r.spend_limit === null ? null : money(r.spend_limit),
   spent: money(r.spent),
+  held: money(r.held),
   allowedModels: r.allowed_models,
+  adminLimits: r.admin_limits,
   createdAt: r.created_at,
   lastUsedAt: r.last_used_at,
   cursorAt: r.cursor_at,
@@ -64,12 +86,19 @@ export interface AuthorizeFacts {
   expiresAt: Date | null;
   spendLimit: Decimal | null;
   spent: Decimal;
+  held: Decimal;
   allowedModels: string[] | null;
   group: string;
   ratio: Decimal;
   accountStatus: 'active' | 'suspended';
   balance: Decimal;
+  accountHeld: Decimal;
+  creditLimit: Decimal;
   modelPriced: boolean;
+  /** The hold already placed for the request id asked about, if any (any token's). */
+  hold: { tokenId: string; status: 'active' | 'closed'; amount: Decimal; expiresAt: Date } | null;
+  /** Whether a usage event with the request id was already recorded. */
+  requestRecorded: boolean;
 }
 
 export interface TokenPatch {
@@ -93,11 +122,13 @@ export class TokensRepository {
     expiresAt: string | null;
     spendLimit: string | null;
     allowedModels: string[] | null;
+    adminLimits: AdminLimits | null;
   }): Promise<Token> {
     const rows = await sqlRows<TokenRow>(
       this.ds,
-      `INSERT INTO api_tokens (account_id, name, group_name, key_hash, key_prefix, expires_at, spend_limit, allowed_models)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
+      `INSERT INTO api_tokens (account_id, name, group_name, key_hash, key_prefix, expires_at, spend_limit, allowed_models,
+         admin_limits)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${COLUMNS}`,
       [
         t.accountId,
         t.name,
@@ -107,6 +138,7 @@ export class TokensRepository {
         t.expiresAt,
         t.spendLimit,
         t.allowedModels,
+        t.adminLimits === null ? null : JSON.stringify(t.adminLimits),
       ],
     );
     return toToken(rows[0]);
@@ -135,7 +167,10 @@ export class TokensRepository {
     return rows.map(toToken);
   }
 
-  /** Updates an active token; null when it is not active (revoked tokens stay as they were). */
+  /**
+   * Updates an active token that has not expired; null when it is revoked or expired (no
+   * change revives one, and the WHERE closes the race with an expiry or a revoke).
+   */
   async updateActive(id: string, patch: TokenPatch): Promise<Token | null> {
     const rows = await sqlRows<TokenRow>(
       this.ds,
@@ -146,7 +181,7 @@ export class TokensRepository {
          spend_limit = CASE WHEN $6::boolean THEN $7::numeric ELSE spend_limit END,
          allowed_models = CASE WHEN $8::boolean THEN $9::text[] ELSE allowed_models END,
          updated_at = now()
-       WHERE id = $1 AND status = 'active' RETURNING ${COLUMNS}`,
+       WHERE id = $1 AND status = 'active' AND (expires_at IS NULL OR expires_at > now()) RETURNING ${COLUMNS}`,
       [
         id,
         patch.name ?? null,
@@ -177,7 +212,11 @@ export class TokensRepository {
    * Reads the token with its account, group and whether the model has a price in force.
    * One statement across those tables because the gateway calls this before every request.
    */
-  async authorizeFacts(keyHash: string, model: string): Promise<AuthorizeFacts | null> {
+  async authorizeFacts(
+    keyHash: string,
+    model: string,
+    requestId: string | null,
+  ): Promise<AuthorizeFacts | null> {
     const rows = await sqlRows<{
       id: string;
       account_id: string;
@@ -185,22 +224,36 @@ export class TokensRepository {
       expires_at: Date | null;
       spend_limit: string | null;
       spent: string;
+      held: string;
       allowed_models: string[] | null;
       group_name: string;
       ratio: string;
       account_status: 'active' | 'suspended';
       balance: string;
+      account_held: string;
+      credit_limit: string;
       model_priced: boolean;
+      hold_token_id: string | null;
+      hold_active: boolean | null;
+      hold_amount: string | null;
+      hold_expires_at: Date | null;
+      request_recorded: boolean;
     }>(
       this.ds,
-      `SELECT t.id, t.account_id, t.status, t.expires_at, t.spend_limit, t.spent, t.allowed_models, t.group_name,
-              g.ratio, a.status AS account_status, a.balance,
-              EXISTS (SELECT 1 FROM price_versions p WHERE p.model = $2 AND p.effective_from <= now()) AS model_priced
+      `SELECT t.id, t.account_id, t.status, t.expires_at, t.spend_limit, t.spent,
+              t.held - ${expiredHeld('t.account_id', 't.id')} AS held, t.allowed_models, t.group_name,
+              g.ratio, a.status AS account_status, a.balance, a.held - ${expiredHeld('a.id')} AS account_held,
+              a.credit_limit,
+              EXISTS (SELECT 1 FROM price_versions p WHERE p.model = $2 AND p.effective_from <= now()) AS model_priced,
+              h.token_id AS hold_token_id, (h.status = 'active' AND h.expires_at > now()) AS hold_active,
+              h.amount AS hold_amount, h.expires_at AS hold_expires_at,
+              ($3::varchar IS NOT NULL AND EXISTS (SELECT 1 FROM usage_events u WHERE u.request_id = $3)) AS request_recorded
        FROM api_tokens t
        JOIN groups g ON g.name = t.group_name
        JOIN accounts a ON a.id = t.account_id
+       LEFT JOIN holds h ON h.request_id = $3
        WHERE t.key_hash = $1`,
-      [keyHash, model],
+      [keyHash, model, requestId],
     );
     const r = rows[0];
     if (!r) return null;
@@ -211,12 +264,25 @@ export class TokensRepository {
       expiresAt: r.expires_at,
       spendLimit: r.spend_limit === null ? null : money(r.spend_limit),
       spent: money(r.spent),
+      held: money(r.held),
       allowedModels: r.allowed_models,
       group: r.group_name,
       ratio: money(r.ratio),
       accountStatus: r.account_status,
       balance: money(r.balance),
+      accountHeld: money(r.account_held),
+      creditLimit: money(r.credit_limit),
       modelPriced: r.model_priced,
+      hold:
+        r.hold_token_id !== null && r.hold_amount !== null && r.hold_expires_at !== null
+          ? {
+              tokenId: r.hold_token_id,
+              status: r.hold_active ? 'active' : 'closed',
+              amount: money(r.hold_amount),
+              expiresAt: r.hold_expires_at,
+            }
+          : null,
+      requestRecorded: r.request_recorded,
     };
   }
 }

@@ -4,11 +4,15 @@ import { isUuid } from '../accounts/accounts.repository.js';
 import { generateSecret, hashSecret, keyPrefix } from '../auth/secrets.js';
 import { CatalogService } from '../catalog/catalog.service.js';
 import { DomainError, ErrorDetail, notFound } from '../common/errors/domain-error.js';
-import { formatAmount, formatRatio } from '../common/money/money.js';
+import type { Decimal } from 'decimal.js';
+import { formatAmount, formatExact, formatRatio, money } from '../common/money/money.js';
+import { HoldsService } from '../holds/holds.service.js';
+import { holdAmountFor } from '../pricing/hold.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
 import { validationError } from '../common/http/validation.js';
 import { GroupsService } from '../groups/groups.service.js';
 import {
+  AuthorizeDto,
   AuthorizeResultDto,
   CreateTokenDto,
   DenyReason,
@@ -16,7 +20,7 @@ import {
   TokenWithKeyDto,
   UpdateTokenDto,
 } from './dto/token.dto.js';
-import { Token, TokensRepository } from './tokens.repository.js';
+import { AdminLimits, Token, TokensRepository } from './tokens.repository.js';
 
 export const toTokenDto = (t: Token): TokenDto => ({
   id: t.id,
@@ -27,6 +31,7 @@ export const toTokenDto = (t: Token): TokenDto => ({
   expiresAt: t.expiresAt?.toISOString() ?? null,
   spendLimit: t.spendLimit === null ? null : formatAmount(t.spendLimit),
   spent: formatAmount(t.spent),
+  held: formatAmount(t.held),
   allowedModels: t.allowedModels,
   createdAt: t.createdAt.toISOString(),
   lastUsedAt: t.lastUsedAt?.toISOString() ?? null,
@@ -42,6 +47,7 @@ export class TokensService {
     @Inject(AccountsService) private readonly accounts: AccountsService,
     @Inject(GroupsService) private readonly groups: GroupsService,
     @Inject(CatalogService) private readonly catalog: CatalogService,
+    @Inject(HoldsService) private readonly holds: HoldsService,
   ) {}
 
   /** The key is returned here and never again: only its hash is stored. */
@@ -50,7 +56,8 @@ export class TokensService {
     dto: CreateTokenDto,
     actor: TokenActor,
   ): Promise<TokenWithKeyDto> {
-    await this.accounts.get(accountId);
+    if (actor === 'customer') await this.accounts.assertActive(accountId);
+    else await this.accounts.get(accountId);
     const group = dto.group ?? (await this.groups.getDefault()).name;
     await this.checkInput({ ...dto, group }, actor);
     const key = generateSecret('sk-');
@@ -63,6 +70,7 @@ export class TokensService {
       expiresAt: dto.expiresAt ?? null,
       spendLimit: dto.spendLimit ?? null,
       allowedModels: dto.allowedModels ?? null,
+      adminLimits: actor === 'admin' ? adminLimitsOf(dto) : null,
     });
     return { ...toTokenDto(token), key };
   }
@@ -79,17 +87,22 @@ export class TokensService {
     dto: UpdateTokenDto,
     actor: TokenActor,
   ): Promise<TokenDto> {
+    if (actor === 'customer') await this.accounts.assertActive(accountId);
     const current = await this.ownedToken(accountId, tokenId);
     if (current.status === 'revoked')
       throw new DomainError('conflict', 'token is revoked and cannot change');
+    if (current.expiresAt !== null && current.expiresAt.getTime() <= Date.now())
+      throw new DomainError('conflict', 'token has expired and cannot change');
+    if (actor === 'customer') checkWithinAdminLimits(dto, current.adminLimits);
     await this.checkInput(dto, actor);
     const updated = await this.repo.updateActive(tokenId, dto);
-    if (!updated) throw new DomainError('conflict', 'token is revoked and cannot change');
+    if (!updated) throw new DomainError('conflict', 'token is revoked or expired and cannot change');
     return toTokenDto(updated);
   }
 
   /** Revoking keeps the row and its history; the key stops working at once. */
-  async revoke(accountId: string, tokenId: string): Promise<TokenDto> {
+  async revoke(accountId: string, tokenId: string, actor: TokenActor): Promise<TokenDto> {
+    if (actor === 'customer') await this.accounts.assertActive(accountId);
     await this.ownedToken(accountId, tokenId);
     const t = await this.repo.revoke(tokenId);
     if (!t) throw notFound('token');
@@ -98,28 +111,74 @@ export class TokensService {
 
   /**
    * The gateway's question before each request. Reasons are checked in the contract's order,
-   * so the first one that applies is the one reported.
+   * so the first one that applies is the one reported. With a requestId, an allowed answer
+   * holds the request's likely price (HoldsService.place decides atomically).
    */
-  async authorize(key: string, model: string): Promise<AuthorizeResultDto> {
-    const f = await this.repo.authorizeFacts(hashSecret(key), model);
+  async authorize(dto: AuthorizeDto, retried = false): Promise<AuthorizeResultDto> {
+    const requestId = dto.requestId ?? null;
+    const f = await this.repo.authorizeFacts(hashSecret(dto.key), dto.model, requestId);
     const deny = (reason: DenyReason): AuthorizeResultDto => ({ allowed: false, reason });
     if (!f) return deny('invalid_key');
     if (f.status === 'revoked') return deny('revoked');
     if (f.expiresAt !== null && f.expiresAt.getTime() <= Date.now()) return deny('expired');
     if (f.accountStatus === 'suspended') return deny('account_suspended');
-    if (f.balance.lte(0)) return deny('insufficient_balance');
-    if (f.allowedModels !== null && !f.allowedModels.includes(model))
-      return deny('model_not_allowed');
-    if (!f.modelPriced) return deny('model_not_priced');
-    if (f.spendLimit !== null && f.spent.gte(f.spendLimit)) return deny('spend_limit_reached');
-    return {
+    const allowed = (balance: Decimal, held: Decimal, hold: AuthorizeResultDto['hold']) => ({
       allowed: true,
       tokenId: f.tokenId,
       accountId: f.accountId,
       group: f.group,
       ratio: formatRatio(f.ratio),
-      balance: formatAmount(f.balance),
-    };
+      balance: formatAmount(balance),
+      available: formatAmount(balance.minus(held)),
+      hold,
+    });
+    // A request id names one request: held at most once, and never again once settled.
+    if (f.hold?.status === 'active' && f.hold.tokenId === f.tokenId) {
+      return allowed(f.balance, f.accountHeld, {
+        requestId: requestId ?? '',
+        amount: formatExact(f.hold.amount),
+        expiresAt: f.hold.expiresAt.toISOString(),
+      });
+    }
+    if (f.hold || f.requestRecorded) return deny('request_settled');
+    if (f.balance.minus(f.accountHeld).plus(f.creditLimit).lte(0))
+      return deny('insufficient_balance');
+    if (f.allowedModels !== null && !f.allowedModels.includes(dto.model))
+      return deny('model_not_allowed');
+    if (!f.modelPriced) return deny('model_not_priced');
+    if (f.spendLimit !== null && f.spent.plus(f.held).gte(f.spendLimit))
+      return deny('spend_limit_reached');
+    if (requestId === null) return allowed(f.balance, f.accountHeld, null);
+
+    const price = await this.catalog.findCurrent(dto.model);
+    if (!price) return deny('model_not_priced');
+    const amount = holdAmountFor(
+      price,
+      { n: dto.n ?? 1, size: dto.size, quality: dto.quality },
+      f.ratio,
+    );
+    const placed = await this.holds.place({
+      requestId,
+      accountId: f.accountId,
+      tokenId: f.tokenId,
+      model: dto.model,
+      amount,
+    });
+    switch (placed.kind) {
+      case 'placed':
+        return allowed(placed.balance, placed.held, {
+          requestId,
+          amount: formatExact(placed.hold.amount),
+          expiresAt: placed.hold.expiresAt.toISOString(),
+        });
+      case 'denied':
+        if (placed.reason !== 'unusable') return deny(placed.reason);
+        // The token or account changed since the facts were read: ask again, once.
+        return retried ? deny('revoked') : this.authorize(dto, true);
+      case 'exists':
+        // Another authorize with this request id won the race, or its usage arrived.
+        return retried ? deny('request_settled') : this.authorize(dto, true);
+    }
   }
 
   /** 404 when the token does not exist, 403 when it belongs to another account. */
@@ -151,5 +210,47 @@ export class TokensService {
       });
     }
     if (details.length > 0) throw validationError(details);
+  }
+}
+
+/** The limits an admin sets when creating a token: each given one becomes the admin's. */
+function adminLimitsOf(dto: CreateTokenDto): AdminLimits | null {
+  const limits: AdminLimits = {};
+  if (dto.group !== undefined) limits.group = dto.group;
+  if (dto.spendLimit != null) limits.spendLimit = money(dto.spendLimit).toFixed();
+  if (dto.expiresAt != null) limits.expiresAt = new Date(dto.expiresAt).toISOString();
+  if (dto.allowedModels != null) limits.allowedModels = dto.allowedModels;
+  return Object.keys(limits).length > 0 ? limits : null;
+}
+
+/**
+ * A customer may tighten what an admin set (a lower limit, an earlier expiry, fewer models)
+ * but not loosen or remove it: 403 locked_by_admin, naming the field.
+ */
+function checkWithinAdminLimits(dto: UpdateTokenDto, limits: AdminLimits | null): void {
+  if (!limits) return;
+  const locked: ErrorDetail[] = [];
+  const lock = (field: string, message: string) => locked.push({ field, message });
+  if (limits.group !== undefined && dto.group !== undefined && dto.group !== limits.group)
+    lock('group', `group was set by an admin to ${limits.group}`);
+  if (limits.spendLimit !== undefined && dto.spendLimit !== undefined) {
+    if (dto.spendLimit === null || money(dto.spendLimit).gt(limits.spendLimit))
+      lock('spendLimit', `spendLimit was set by an admin: at most ${limits.spendLimit}`);
+  }
+  if (limits.expiresAt !== undefined && dto.expiresAt !== undefined) {
+    if (dto.expiresAt === null || Date.parse(dto.expiresAt) > Date.parse(limits.expiresAt))
+      lock('expiresAt', `expiresAt was set by an admin: no later than ${limits.expiresAt}`);
+  }
+  if (limits.allowedModels !== undefined && dto.allowedModels !== undefined) {
+    const allowed = new Set(limits.allowedModels);
+    if (dto.allowedModels === null || dto.allowedModels.some((m) => !allowed.has(m)))
+      lock('allowedModels', `allowedModels was set by an admin: a subset of ${limits.allowedModels.join(', ')}`);
+  }
+  if (locked.length > 0) {
+    throw new DomainError(
+      'locked_by_admin',
+      `set by an admin; may be tightened, not loosened: ${locked.map((d) => d.field).join(', ')}`,
+      locked,
+    );
   }
 }

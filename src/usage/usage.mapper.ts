@@ -1,7 +1,12 @@
-import { formatExact, formatRatio } from '../common/money/money.js';
+import type { Decimal } from 'decimal.js';
+import { formatExact, formatRatio, ZERO } from '../common/money/money.js';
 import { BatchResultDto, IngestResponseDto, UsageRecordDto } from './dto/usage-event.dto.js';
 import type { UsageRecord } from './usage.repository.js';
 import type { EventOutcome } from './usage.service.js';
+
+/** What the customer was charged: review and voided events show 0 until approved. */
+export const bookedCharge = (r: { outcome: string; charge: Decimal }): Decimal =>
+  r.outcome === 'review' || r.outcome === 'voided' ? ZERO : r.charge;
 
 export const toUsageRecordDto = (r: UsageRecord): UsageRecordDto => ({
   requestId: r.requestId,
@@ -9,7 +14,7 @@ export const toUsageRecordDto = (r: UsageRecord): UsageRecordDto => ({
   model: r.model,
   outcome: r.outcome,
   reason: r.reason,
-  charge: formatExact(r.charge),
+  charge: formatExact(bookedCharge(r)),
   group: r.group,
   ratio: formatRatio(r.ratio),
   priceVersion: r.priceVersion,
@@ -36,7 +41,7 @@ export function toBatchResult(o: EventOutcome): BatchResultDto {
   const result: BatchResultDto = {
     requestId: r.requestId,
     outcome: o.duplicate ? 'duplicate' : r.outcome,
-    charge: formatExact(r.charge),
+    charge: formatExact(bookedCharge(r)),
   };
   if (r.reason) result.reason = r.reason;
   return result;

@@ -3,14 +3,17 @@ import { CatalogModule } from '../catalog/catalog.module.js';
 import { LedgerModule } from '../ledger/ledger.module.js';
 import { TokensModule } from '../tokens/tokens.module.js';
 import { IngestQueue } from './ingest-queue.js';
+import { UsageReviewsController } from './usage-reviews.controller.js';
+import { UsageReviewsRepository } from './usage-reviews.repository.js';
+import { UsageReviewsService } from './usage-reviews.service.js';
 import { UsageController } from './usage.controller.js';
 import { UsageRepository } from './usage.repository.js';
 import { UsageService } from './usage.service.js';
 
 @Module({
   imports: [LedgerModule, TokensModule, CatalogModule],
-  controllers: [UsageController],
-  providers: [UsageRepository, UsageService, IngestQueue],
+  controllers: [UsageController, UsageReviewsController],
+  providers: [UsageRepository, UsageService, IngestQueue, UsageReviewsRepository, UsageReviewsService],
   exports: [UsageService],
 })
 export class UsageModule {}

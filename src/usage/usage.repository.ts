@@ -6,14 +6,19 @@ import { sqlRows } from '../database/sql.js';
 import type { Booking } from '../ledger/ledger.types.js';
 import type { BreakdownLine, SkipReason } from '../pricing/pricing.js';
 
+/** charged: booked; skipped: not billable; review: priced above the version's reviewAbove, not booked; voided: a review an admin refused. */
+export type UsageOutcome = 'charged' | 'skipped' | 'review' | 'voided';
+export type UsageReason = SkipReason | 'above_review_limit';
+
 export interface NewUsageRecord {
   requestId: string;
   requestHash: string;
   accountId: string;
   tokenId: string;
   model: string;
-  outcome: 'charged' | 'skipped';
-  reason: SkipReason | null;
+  outcome: 'charged' | 'skipped' | 'review';
+  reason: UsageReason | null;
+  /** For a review, the charge an approval would book. */
   charge: Decimal;
   group: string;
   ratio: Decimal;
@@ -31,8 +36,9 @@ export interface UsageRecord {
   accountId: string;
   tokenId: string;
   model: string;
-  outcome: 'charged' | 'skipped';
-  reason: SkipReason | null;
+  outcome: UsageOutcome;
+  reason: UsageReason | null;
+  /** As priced; for review and voided events, what was not booked. */
   charge: Decimal;
   group: string;
   ratio: Decimal;
@@ -40,6 +46,8 @@ export interface UsageRecord {
   breakdown: BreakdownLine[];
   occurredAt: Date;
   recordedAt: Date;
+  /** When an admin approved or voided it; null otherwise. */
+  reviewedAt: Date | null;
 }
 
 interface UsageRow {
@@ -49,8 +57,8 @@ interface UsageRow {
   account_id: string;
   token_id: string;
   model: string;
-  outcome: 'charged' | 'skipped';
-  reason: SkipReason | null;
+  outcome: UsageOutcome;
+  reason: UsageReason | null;
   charge: string;
   group_name: string;
   ratio: string;
@@ -58,10 +66,12 @@ interface UsageRow {
   breakdown: BreakdownLine[];
   occurred_at: Date;
   recorded_at: Date;
+  reviewed_at: Date | null;
 }
 
-const COLUMNS = `id, request_id, request_hash, account_id, token_id, model, outcome, reason, charge, group_name, ratio,
-  price_version, breakdown, occurred_at, recorded_at`;
+export const USAGE_COLUMNS = `id, request_id, request_hash, account_id, token_id, model, outcome, reason, charge, group_name, ratio,
+  price_version, breakdown, occurred_at, recorded_at, reviewed_at`;
+const COLUMNS = USAGE_COLUMNS;
 
 export const toUsageRecord = (r: UsageRow): UsageRecord => ({
   id: r.id,
@@ -79,6 +89,7 @@ export const toUsageRecord = (r: UsageRow): UsageRecord => ({
   breakdown: r.breakdown,
   occurredAt: r.occurred_at,
   recordedAt: r.recorded_at,
+  reviewedAt: r.reviewed_at,
 });
 
 @Injectable()
@@ -152,25 +163,40 @@ export class UsageRepository {
            $13::jsonb[], $14::jsonb[], $15::timestamptz[]) AS v
          ON CONFLICT (request_id) DO NOTHING
          RETURNING ${COLUMNS}, event
+       ), settled AS (
+         -- The event settles its own hold (same request id, token and account) in the
+         -- transaction that books it; the account is locked, so nobody else moves the hold.
+         UPDATE holds h SET status = CASE WHEN h.expires_at <= $16::timestamptz THEN 'expired' ELSE 'settled' END,
+                closed_at = $16::timestamptz
+         FROM ins WHERE h.request_id = ins.request_id AND h.token_id = ins.token_id AND h.account_id = ins.account_id
+           AND h.status = 'active'
+         RETURNING h.account_id, h.token_id, h.amount
+       ), unheld AS (
+         UPDATE accounts a SET held = a.held - x.amount
+         FROM (SELECT account_id, SUM(amount) AS amount FROM settled GROUP BY account_id) x WHERE a.id = x.account_id
        ), spend AS (
          -- The tokens' accounts are locked by this transaction, so nobody else updates them.
-         UPDATE api_tokens t SET spent = t.spent + s.amount, last_used_at = $16::timestamptz
-         FROM (SELECT token_id, SUM(charge) AS amount FROM ins GROUP BY token_id) s
+         UPDATE api_tokens t SET spent = t.spent + s.amount, held = t.held - COALESCE(x.amount, 0),
+                last_used_at = $16::timestamptz
+         FROM (SELECT token_id, COALESCE(SUM(charge) FILTER (WHERE outcome = 'charged'), 0) AS amount FROM ins GROUP BY token_id) s
+         LEFT JOIN (SELECT token_id, SUM(amount) AS amount FROM settled GROUP BY token_id) x ON x.token_id = s.token_id
          WHERE t.id = s.token_id
        ), daily AS (
-         INSERT INTO usage_daily AS d (account_id, day, model, requests, charged, skipped, input_tokens,
+         INSERT INTO usage_daily AS d (account_id, day, model, requests, charged, skipped, review, input_tokens,
            output_tokens, images, charge)
          SELECT account_id, ($16::timestamptz AT TIME ZONE 'UTC')::date, model, COUNT(*),
                 COUNT(*) FILTER (WHERE outcome = 'charged'), COUNT(*) FILTER (WHERE outcome = 'skipped'),
+                COUNT(*) FILTER (WHERE outcome = 'review'),
                 COALESCE(SUM((event -> 'usage' ->> 'inputTokens')::bigint), 0),
                 COALESCE(SUM((event -> 'usage' ->> 'outputTokens')::bigint), 0),
                 COALESCE(SUM(CASE WHEN outcome = 'charged' THEN COALESCE((event ->> 'images')::bigint, 1) ELSE 0 END), 0),
-                SUM(charge)
+                COALESCE(SUM(charge) FILTER (WHERE outcome = 'charged'), 0)
          FROM ins GROUP BY account_id, model
          ON CONFLICT (account_id, day, model) DO UPDATE SET
            requests = d.requests + EXCLUDED.requests,
            charged = d.charged + EXCLUDED.charged,
            skipped = d.skipped + EXCLUDED.skipped,
+           review = d.review + EXCLUDED.review,
            input_tokens = d.input_tokens + EXCLUDED.input_tokens,
            output_tokens = d.output_tokens + EXCLUDED.output_tokens,
            images = d.images + EXCLUDED.images,

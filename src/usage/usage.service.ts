@@ -179,16 +179,20 @@ export class UsageService {
   ): NewUsageRecord | DomainError {
     try {
       const priced = priceEvent(event, price, ctx.ratio);
+      // Stored at the ledger's scale; half-up where a price had more digits than that.
+      const charge = priced.charge.toDecimalPlaces(MONEY_SCALE, Decimal.ROUND_HALF_UP);
+      // An outsized charge (an absurd token count, a runaway batch) waits for an admin.
+      const review =
+        priced.outcome === 'charged' && price.reviewAbove !== null && charge.gt(price.reviewAbove);
       return {
         requestId: event.requestId,
         requestHash: hash,
         accountId: ctx.accountId,
         tokenId: ctx.tokenId,
         model: event.model,
-        outcome: priced.outcome,
-        reason: priced.outcome === 'skipped' ? priced.reason : null,
-        // Stored at the ledger's scale; half-up where a price had more digits than that.
-        charge: priced.charge.toDecimalPlaces(MONEY_SCALE, Decimal.ROUND_HALF_UP),
+        outcome: review ? 'review' : priced.outcome,
+        reason: review ? 'above_review_limit' : priced.outcome === 'skipped' ? priced.reason : null,
+        charge,
         group: ctx.group,
         ratio: ctx.ratio,
         priceVersionId: price.id,

@@ -28,6 +28,14 @@ export class UpdateAccountDto {
   @IsOptional()
   @IsIn(['active', 'suspended'])
   status?: 'active' | 'suspended';
+
+  @ApiPropertyOptional({
+    example: '500.00',
+    description: 'USD a postpaid account may spend past zero: authorize allows while balance − held ≥ −creditLimit',
+  })
+  @IsOptional()
+  @IsDecimalString({ min: '0', max: '1000000000', maxScale: 10 })
+  creditLimit?: string;
 }
 
 export class AccountDto {
@@ -37,6 +45,9 @@ export class AccountDto {
   @ApiProperty({ enum: ['active', 'suspended'] }) status!: 'active' | 'suspended';
   @ApiProperty({ example: '100.00', description: 'Prepaid balance in USD, every digit the ledger holds' })
   balance!: string;
+  @ApiProperty({ example: '0.50', description: 'USD set aside by active holds' }) held!: string;
+  @ApiProperty({ example: '99.50', description: 'balance − held' }) available!: string;
+  @ApiProperty({ example: '0.00' }) creditLimit!: string;
   @ApiProperty({ example: 'USD' }) currency!: 'USD';
   @ApiProperty({ example: 'ck_AbC1234', description: 'First characters of the console key' })
   consoleKeyPrefix!: string;
@@ -60,6 +71,9 @@ export class MeDto {
   @ApiProperty({ type: String, nullable: true }) email!: string | null;
   @ApiProperty({ enum: ['active', 'suspended'] }) status!: 'active' | 'suspended';
   @ApiProperty({ example: '100.00' }) balance!: string;
+  @ApiProperty({ example: '0.50', description: 'USD set aside by active holds' }) held!: string;
+  @ApiProperty({ example: '99.50', description: 'balance − held' }) available!: string;
+  @ApiProperty({ example: '0.00' }) creditLimit!: string;
   @ApiProperty({ example: 'USD' }) currency!: 'USD';
 }
 

@@ -9,6 +9,7 @@ import {
   IsOptional,
   IsString,
   Matches,
+  ValidateIf,
   ValidateNested,
 } from 'class-validator';
 import {
@@ -16,6 +17,7 @@ import {
   IsDecimalString,
   IsIntInRange,
   IsNotPast,
+  OnlyFor,
 } from '../../common/http/validation.js';
 
 export const BILLING_MODES = ['tokens', 'per_request', 'per_image'] as const;
@@ -112,6 +114,29 @@ export class PutPriceDto {
   @Type(() => ReferencePriceDto)
   referencePrices?: ReferencePriceDto[];
 
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    example: '5.00',
+    description:
+      'USD: an event whose charge (after the group ratio) exceeds this is stored with outcome review ' +
+      'and not booked until an admin approves it. Omitted: the previous version\'s; null: no review',
+  })
+  @IsOptional()
+  @ValidateIf((_, v) => v !== null)
+  @IsDecimalString(FLAT_PRICE)
+  reviewAbove?: string | null;
+
+  @ApiPropertyOptional({
+    example: '0.25',
+    description:
+      'tokens mode: USD per image that authorize holds when the request names no priced size and quality. ' +
+      'Omitted: the previous version\'s, else the highest reference price, else 0.25',
+  })
+  @OnlyFor('mode', ['tokens'], BILLING_MODES)
+  @IsDecimalString(TOKEN_PRICE)
+  holdAmount?: string;
+
   @ApiPropertyOptional({ description: 'ISO-8601; now or later. Omitted: effective at once' })
   @IsOptional()
   @IsISO8601({ strict: true })
@@ -141,6 +166,8 @@ export class PriceVersionDto {
   @ApiPropertyOptional() perRequest?: string;
   @ApiPropertyOptional() perImage?: string;
   @ApiProperty({ type: [ReferencePriceView] }) referencePrices!: ReferencePriceView[];
+  @ApiProperty({ type: String, nullable: true, example: '5.00' }) reviewAbove!: string | null;
+  @ApiPropertyOptional({ example: '0.25' }) holdAmount?: string;
   @ApiProperty() effectiveFrom!: string;
   @ApiProperty() createdAt!: string;
 }

@@ -4,6 +4,8 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'unauthorized'
   | 'forbidden'
+  | 'account_suspended'
+  | 'locked_by_admin'
   | 'not_found'
   | 'conflict'
   | 'idempotency_conflict'
@@ -42,6 +44,8 @@ export function statusOf(code: ErrorCode): number {
     case 'unauthorized':
       return 401;
     case 'forbidden':
+    case 'account_suspended':
+    case 'locked_by_admin':
       return 403;
     case 'not_found':
       return 404;

@@ -141,6 +141,28 @@ export function BelongsTo(
   };
 }
 
+/** Like BelongsTo, but the field may be omitted in the modes it belongs to. */
+export function OnlyFor(discriminator: string, values: readonly string[], known: readonly string[]) {
+  return function (object: object, propertyName: string): void {
+    registerDecorator({
+      name: 'onlyFor',
+      target: object.constructor,
+      propertyName,
+      validator: {
+        validate(value: unknown, args): boolean {
+          const d = (args?.object as Record<string, unknown>)[discriminator];
+          if (typeof d !== 'string' || !known.includes(d)) return true;
+          return value === undefined || values.includes(d);
+        },
+        defaultMessage(args): string {
+          const d = String((args?.object as Record<string, unknown>)[discriminator]);
+          return `${propertyName} does not apply when ${discriminator} is ${d}`;
+        },
+      },
+    });
+  };
+}
+
 /** An integer in [min, max]; undefined passes when `allowUndefined` (see @BelongsTo). */
 export function IsIntInRange(min: number, max: number, opts: { allowUndefined?: boolean } = {}) {
   return function (object: object, propertyName: string): void {

@@ -21,7 +21,7 @@ export class CreateGroupDto {
   @MaxLength(500)
   description?: string;
 
-  @ApiPropertyOptional({ default: true, description: 'Whether customers may put their tokens in it' })
+  @ApiPropertyOptional({ default: false, description: 'Whether customers may put their tokens in it; omitted: not selectable' })
   @IsOptional()
   @IsBoolean()
   selectable?: boolean;

@@ -10,7 +10,7 @@ const FROM_DOC =
   'ISO-8601 date-time with Z or an offset';
 const TO_DOC = 'Exclusive upper bound on recordedAt, same formats as from; must be later than from';
 
-export const OUTCOMES = ['charged', 'skipped'] as const;
+export const OUTCOMES = ['charged', 'skipped', 'review', 'voided'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export const SUMMARY_GROUPS = ['model', 'day'] as const;
@@ -43,7 +43,7 @@ export class UsageExportQueryDto extends UsageRangeQueryDto {
 
   @ApiPropertyOptional({ enum: OUTCOMES })
   @IsOptional()
-  @IsIn(OUTCOMES, { message: 'outcome must be charged or skipped' })
+  @IsIn(OUTCOMES, { message: 'outcome must be charged, skipped, review or voided' })
   outcome?: Outcome;
 }
 
@@ -66,11 +66,14 @@ export class UsageItemDto {
   @ApiProperty({
     type: String,
     nullable: true,
-    enum: ['moderated', 'upstream_error', 'timeout', 'no_output'],
-    description: 'Why a skipped event was not billed; null when charged',
+    enum: ['moderated', 'upstream_error', 'timeout', 'no_output', 'above_review_limit'],
+    description: 'Why a skipped, review or voided event was not billed; null when charged',
   })
   reason!: string | null;
-  @ApiProperty({ example: '0.035062', description: 'Exact, every digit stored; "0" when skipped' })
+  @ApiProperty({
+    example: '0.035062',
+    description: 'Exact, every digit stored; "0" when skipped, in review or voided',
+  })
   charge!: string;
   @ApiProperty({ example: 'default' }) group!: string;
   @ApiProperty({ example: '1.0' }) ratio!: string;
@@ -91,6 +94,7 @@ export class UsageTotalsDto {
   @ApiProperty({ example: 120 }) requests!: number;
   @ApiProperty({ example: 118 }) charged!: number;
   @ApiProperty({ example: 2 }) skipped!: number;
+  @ApiProperty({ example: 0, description: 'Events priced above their model reviewAbove, counted in the day they arrived; an approved one adds to charged and charge in the day it was approved' }) review!: number;
   @ApiProperty({ example: 10680, description: 'usage.inputTokens of every event' })
   inputTokens!: number;
   @ApiProperty({ example: 137400, description: 'usage.outputTokens of every event' })

@@ -3,14 +3,18 @@ import {
   ArrayMaxSize,
   ArrayUnique,
   IsArray,
+  IsInt,
   IsISO8601,
   IsNotEmpty,
   IsOptional,
   IsString,
   Matches,
+  Max,
   MaxLength,
+  Min,
   ValidateIf,
 } from 'class-validator';
+import { AuthorizeHoldDto } from '../../holds/dto/hold.dto.js';
 import { IsDecimalString, IsNotPast } from '../../common/http/validation.js';
 import { GROUP_NAME } from '../../groups/dto/group.dto.js';
 import { MODEL_NAME } from '../../catalog/dto/price.dto.js';
@@ -113,6 +117,7 @@ export class TokenDto {
   @ApiProperty({ type: String, nullable: true }) expiresAt!: string | null;
   @ApiProperty({ type: String, nullable: true }) spendLimit!: string | null;
   @ApiProperty({ example: '0.00' }) spent!: string;
+  @ApiProperty({ example: '0.00', description: 'USD set aside by its active holds' }) held!: string;
   @ApiProperty({ type: [String], nullable: true }) allowedModels!: string[] | null;
   @ApiProperty() createdAt!: string;
   @ApiProperty({ type: String, nullable: true }) lastUsedAt!: string | null;
@@ -139,6 +144,36 @@ export class AuthorizeDto {
   @IsNotEmpty()
   @MaxLength(128)
   model!: string;
+
+  @ApiPropertyOptional({
+    example: 'req_01J...',
+    description:
+      'The request id its usage event will carry. With it, authorize holds the likely price; without it, ' +
+      'it only checks (hold: null)',
+  })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[\x21-\x7e]{1,200}$/, { message: 'requestId must be 1 to 200 printable characters' })
+  requestId?: string;
+
+  @ApiPropertyOptional({ example: 1, minimum: 1, maximum: 100, description: 'Images asked for (default 1)' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  n?: number;
+
+  @ApiPropertyOptional({ example: '1024x1024' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9_-]{1,32}$/, { message: 'size must be a size such as 1024x1024' })
+  size?: string;
+
+  @ApiPropertyOptional({ example: 'high' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9_-]{1,32}$/, { message: 'quality must be a quality such as high' })
+  quality?: string;
 }
 
 export const DENY_REASONS = [
@@ -150,6 +185,7 @@ export const DENY_REASONS = [
   'model_not_allowed',
   'model_not_priced',
   'spend_limit_reached',
+  'request_settled',
 ] as const;
 export type DenyReason = (typeof DENY_REASONS)[number];
 
@@ -161,4 +197,8 @@ export class AuthorizeResultDto {
   @ApiPropertyOptional() group?: string;
   @ApiPropertyOptional({ example: '1.2' }) ratio?: string;
   @ApiPropertyOptional({ example: '12.50' }) balance?: string;
+  @ApiPropertyOptional({ example: '12.214', description: 'balance − held, after this hold' })
+  available?: string;
+  @ApiPropertyOptional({ type: AuthorizeHoldDto, nullable: true, description: 'null: a check only' })
+  hold?: AuthorizeHoldDto | null;
 }

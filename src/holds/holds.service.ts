@@ -1,0 +1,78 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { ConfigType } from '@nestjs/config';
+import type { Decimal } from 'decimal.js';
+import { DataSource } from 'typeorm';
+import { AccountsService } from '../accounts/accounts.service.js';
+import { notFound } from '../common/errors/domain-error.js';
+import { formatExact } from '../common/money/money.js';
+import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
+import { spendConfig } from '../config/app.config.js';
+import { HoldDto, ReleaseResultDto } from './dto/hold.dto.js';
+import { Hold, HoldsRepository, PlaceResult } from './holds.repository.js';
+
+export const toHoldDto = (h: Hold): HoldDto => ({
+  requestId: h.requestId,
+  tokenId: h.tokenId,
+  model: h.model,
+  amount: formatExact(h.amount),
+  createdAt: h.createdAt.toISOString(),
+  expiresAt: h.expiresAt.toISOString(),
+});
+
+/** Spend control: holds placed by authorize, released by the gateway, expired by time. */
+@Injectable()
+export class HoldsService {
+  constructor(
+    @Inject(DataSource) private readonly ds: DataSource,
+    @Inject(HoldsRepository) private readonly repo: HoldsRepository,
+    @Inject(AccountsService) private readonly accounts: AccountsService,
+    @Inject(spendConfig.KEY) private readonly config: ConfigType<typeof spendConfig>,
+  ) {}
+
+  /** Locks the account, then checks and reserves in one statement (see HoldsRepository.place). */
+  place(h: {
+    requestId: string;
+    accountId: string;
+    tokenId: string;
+    model: string;
+    amount: Decimal;
+  }): Promise<PlaceResult> {
+    return this.ds.transaction(async (em) => {
+      if (!(await this.repo.lockAccount(h.accountId, em))) throw notFound('account');
+      return this.repo.place({ ...h, ttlSeconds: this.config.holdTtlSeconds }, em);
+    });
+  }
+
+  find(requestId: string): Promise<Hold | null> {
+    return this.repo.find(requestId);
+  }
+
+  /** Idempotent: a hold already closed answers how it was closed. */
+  async release(requestId: string): Promise<ReleaseResultDto> {
+    const hold = await this.ds.transaction(async (em) => {
+      const accountId = await this.repo.lockAccountOfHold(requestId, em);
+      return accountId ? this.repo.release(requestId, em) : null;
+    });
+    if (!hold) throw notFound(`hold ${requestId}`);
+    const status = hold.status === 'active' ? 'released' : hold.status;
+    return { requestId, status };
+  }
+
+  async listActive(
+    accountId: string,
+    limit = DEFAULT_LIMIT,
+    cursor?: string,
+  ): Promise<Page<HoldDto>> {
+    await this.accounts.get(accountId);
+    const rows = await this.repo.listActive(
+      accountId,
+      limit,
+      decodeCursor(cursor, ['timestamp', 'text']),
+    );
+    return toPage(rows, limit, (h) => [h.cursorAt, h.requestId], toHoldDto);
+  }
+
+  sweepExpired(maxAccounts = 100): Promise<number> {
+    return this.repo.sweepExpired(maxAccounts);
+  }
+}

@@ -1,0 +1,90 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { DomainError, notFound } from '../common/errors/domain-error.js';
+import { formatExact, formatRatio } from '../common/money/money.js';
+import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
+import { LedgerService } from '../ledger/ledger.service.js';
+import { UsageReviewDto } from './dto/usage-review.dto.js';
+import { UsageReviewsRepository } from './usage-reviews.repository.js';
+import type { UsageRecord } from './usage.repository.js';
+
+export const toUsageReviewDto = (r: UsageRecord): UsageReviewDto => ({
+  requestId: r.requestId,
+  accountId: r.accountId,
+  tokenId: r.tokenId,
+  model: r.model,
+  outcome: r.outcome,
+  charge: formatExact(r.charge),
+  group: r.group,
+  ratio: formatRatio(r.ratio),
+  priceVersion: r.priceVersion,
+  breakdown: r.breakdown,
+  occurredAt: r.occurredAt.toISOString(),
+  recordedAt: r.recordedAt.toISOString(),
+  reviewedAt: r.reviewedAt?.toISOString() ?? null,
+});
+
+const alreadyDecided = (r: UsageRecord): DomainError =>
+  new DomainError(
+    'conflict',
+    `request ${r.requestId} is not awaiting review (outcome ${r.outcome}); a decision is final`,
+  );
+
+/** Admins decide outsized charges: approve books the charge once, void never charges. */
+@Injectable()
+export class UsageReviewsService {
+  constructor(
+    @Inject(DataSource) private readonly ds: DataSource,
+    @Inject(UsageReviewsRepository) private readonly repo: UsageReviewsRepository,
+    @Inject(LedgerService) private readonly ledger: LedgerService,
+  ) {}
+
+  /** 404 unless the event went to review (undecided, or decided already: then 409 later). */
+  private async findReview(requestId: string): Promise<UsageRecord> {
+    const found = await this.repo.find(requestId);
+    if (!found || (found.outcome !== 'review' && found.reviewedAt === null))
+      throw notFound(`usage review ${requestId}`);
+    return found;
+  }
+
+  async listPending(limit = DEFAULT_LIMIT, cursor?: string): Promise<Page<UsageReviewDto>> {
+    const rows = await this.repo.listPending(limit, decodeCursor(cursor, ['timestamp', 'int']));
+    return toPage(rows, limit, (r) => [r.cursorAt, r.id], toUsageReviewDto);
+  }
+
+  /**
+   * Books the charge dated at approval, in one transaction with the outcome change: the
+   * account is locked first (as ingestion does), then the event's row decides the race.
+   */
+  async approve(requestId: string): Promise<UsageReviewDto> {
+    const found = await this.findReview(requestId);
+    const approved = await this.ds.transaction(async (em) => {
+      const booking = await this.repo.lockAccount(found.accountId, em);
+      const ev = await this.repo.approve(requestId, booking.bookedAt, em);
+      if (!ev) return null;
+      await this.ledger.bookMany(
+        [
+          {
+            accountId: ev.accountId,
+            type: 'usage',
+            amount: ev.charge.neg(),
+            description: `${ev.model} request ${ev.requestId} (approved after review)`,
+            reference: ev.requestId,
+          },
+        ],
+        booking,
+        em,
+      );
+      return ev;
+    });
+    if (!approved) throw alreadyDecided((await this.repo.find(requestId)) ?? found);
+    return toUsageReviewDto(approved);
+  }
+
+  async void(requestId: string): Promise<UsageReviewDto> {
+    const found = await this.findReview(requestId);
+    const voided = await this.repo.void(requestId);
+    if (!voided) throw alreadyDecided((await this.repo.find(requestId)) ?? found);
+    return toUsageReviewDto(voided);
+  }
+}
