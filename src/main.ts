@@ -54,7 +54,9 @@ async function bootstrap(): Promise<void> {
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   if (generated.length > 0) {
-    process.stdout.write(`\nGenerated keys for this run (shown once):\n  ${generated.join('\n  ')}\n\n`);
+    process.stdout.write(
+      `\nGenerated keys for this run (shown once):\n  ${generated.join('\n  ')}\n\n`,
+    );
   }
   log.info(`listening on http://localhost:${port} (docs at /docs)`);
 }

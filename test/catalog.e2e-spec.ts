@@ -136,12 +136,18 @@ describe('models and prices', () => {
       let cursor: string | null = null;
       do {
         const url: string = `/v1/models?limit=1${cursor ? `&cursor=${cursor}` : ''}`;
-        const res = await t.http.get(url).set(...bearer(t.adminKey)).expect(200);
+        const res = await t.http
+          .get(url)
+          .set(...bearer(t.adminKey))
+          .expect(200);
         expect(res.body.data).toHaveLength(1);
         seen.push(res.body.data[0].model);
         cursor = res.body.nextCursor;
       } while (cursor);
-      const all = await t.http.get('/v1/models').set(...bearer(t.adminKey)).expect(200);
+      const all = await t.http
+        .get('/v1/models')
+        .set(...bearer(t.adminKey))
+        .expect(200);
       expect(all.body.nextCursor).toBeNull();
       expect(seen).toEqual(all.body.data.map((m: { model: string }) => m.model));
       expect(seen).toEqual([...seen].sort());

@@ -26,7 +26,10 @@ describe('operations', () => {
   });
 
   it('answers an unknown route with the contract error body', async () => {
-    const res = await t.http.get('/v1/nope').set('Authorization', `Bearer ${t.adminKey}`).expect(404);
+    const res = await t.http
+      .get('/v1/nope')
+      .set('Authorization', `Bearer ${t.adminKey}`)
+      .expect(404);
     expect(res.body).toEqual({ error: { code: 'not_found', message: expect.any(String) } });
   });
 
@@ -37,7 +40,9 @@ describe('operations', () => {
       .set('Content-Type', 'application/json')
       .send('{"name": "x",')
       .expect(400);
-    expect(res.body).toEqual({ error: { code: 'invalid_json', message: 'request body is not valid JSON' } });
+    expect(res.body).toEqual({
+      error: { code: 'invalid_json', message: 'request body is not valid JSON' },
+    });
   });
 
   it('answers a body over the size limit with 413 payload_too_large', async () => {

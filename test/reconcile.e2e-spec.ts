@@ -13,7 +13,10 @@ describe('reconcile', () => {
     t = await createTestApp();
     ds = t.app.get(DataSource);
     accountId = (await createAccount(t, 'books')).id;
-    await postAdjustment(t, accountId, 'credit-1', { amount: '5.00', reason: 'opening credit' }).expect(201);
+    await postAdjustment(t, accountId, 'credit-1', {
+      amount: '5.00',
+      reason: 'opening credit',
+    }).expect(201);
     const token = await createToken(t, accountId, { name: 't' });
     const events = Array.from({ length: 20 }, (_, i) => ({
       requestId: `rec-${i}`,
@@ -36,17 +39,23 @@ describe('reconcile', () => {
   });
 
   it('names the account whose balance was changed behind the ledger', async () => {
-    await t.sql.query(`UPDATE accounts SET balance = balance + 0.0000000001 WHERE id = $1`, [accountId]);
+    await t.sql.query(`UPDATE accounts SET balance = balance + 0.0000000001 WHERE id = $1`, [
+      accountId,
+    ]);
     const result = await reconcile(ds);
     expect(result.problems.map((p) => [p.accountId, p.check])).toEqual([
       [accountId, 'balance_vs_ledger_sum'],
       [accountId, 'balance_vs_last_entry'],
     ]);
-    await t.sql.query(`UPDATE accounts SET balance = balance - 0.0000000001 WHERE id = $1`, [accountId]);
+    await t.sql.query(`UPDATE accounts SET balance = balance - 0.0000000001 WHERE id = $1`, [
+      accountId,
+    ]);
   });
 
   it('names a charged event that has no ledger entry', async () => {
-    const [{ id: priceId }] = (await t.sql.query(`SELECT id FROM price_versions WHERE model = 'gpt-image-2-vip'`)).rows;
+    const [{ id: priceId }] = (
+      await t.sql.query(`SELECT id FROM price_versions WHERE model = 'gpt-image-2-vip'`)
+    ).rows;
     const [{ id: tokenId }] = (await t.sql.query(`SELECT id FROM api_tokens`)).rows;
     await t.sql.query(
       `INSERT INTO usage_events (request_id, request_hash, account_id, token_id, model, outcome, charge, group_name, ratio,
@@ -56,13 +65,19 @@ describe('reconcile', () => {
     );
     const result = await reconcile(ds);
     expect(result.problems).toEqual([
-      expect.objectContaining({ accountId, check: 'charged_usage_without_one_ledger_entry', detail: expect.stringContaining('forged') }),
+      expect.objectContaining({
+        accountId,
+        check: 'charged_usage_without_one_ledger_entry',
+        detail: expect.stringContaining('forged'),
+      }),
     ]);
     await t.sql.query(`DELETE FROM usage_events WHERE request_id = 'forged'`);
   });
 
   it('refuses to change or delete a booked ledger entry', async () => {
-    await expect(t.sql.query(`UPDATE ledger_entries SET amount = 0`)).rejects.toThrow(/append-only/);
+    await expect(t.sql.query(`UPDATE ledger_entries SET amount = 0`)).rejects.toThrow(
+      /append-only/,
+    );
     await expect(t.sql.query(`DELETE FROM ledger_entries`)).rejects.toThrow(/append-only/);
   });
 });

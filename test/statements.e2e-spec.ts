@@ -239,9 +239,30 @@ describe('statements and usage views', () => {
       expect(D(s.closingBalance).toFixed()).toBe(sum(a.adjustments).minus(charge).toFixed());
       expect(s.closingBalance).toBe(balance);
       expect(s.usage.byModel).toEqual([
-        { model: 'gpt-image-2', requests: 3, charged: 3, skipped: 0, review: 0, charge: expect.any(String) },
-        { model: 'gpt-image-2-all', requests: 3, charged: 2, skipped: 1, review: 0, charge: '0.072' },
-        { model: 'gpt-image-2-vip', requests: 3, charged: 1, skipped: 2, review: 0, charge: '0.09' },
+        {
+          model: 'gpt-image-2',
+          requests: 3,
+          charged: 3,
+          skipped: 0,
+          review: 0,
+          charge: expect.any(String),
+        },
+        {
+          model: 'gpt-image-2-all',
+          requests: 3,
+          charged: 2,
+          skipped: 1,
+          review: 0,
+          charge: '0.072',
+        },
+        {
+          model: 'gpt-image-2-vip',
+          requests: 3,
+          charged: 1,
+          skipped: 2,
+          review: 0,
+          charge: '0.09',
+        },
       ]);
       expect(sum(s.usage.byModel.map((m: Json) => m.charge)).toFixed()).toBe(charge.toFixed());
     });

@@ -1,5 +1,11 @@
 import { Body, Controller, Get, Inject, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiCreatedResponse,
+  ApiHeader,
+  ApiOkResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentAccountId, Roles } from '../auth/principal.js';
 import { IdempotencyKey } from '../common/http/idempotency-key.js';
@@ -65,13 +71,20 @@ export class AdminAccountsController {
   }
 
   @Post(':id/console-key')
-  @ApiCreatedResponse({ type: AccountWithKeyDto, description: 'The new consoleKey, shown only here; the old one stops working' })
+  @ApiCreatedResponse({
+    type: AccountWithKeyDto,
+    description: 'The new consoleKey, shown only here; the old one stops working',
+  })
   rotateConsoleKey(@Param('id') id: string): Promise<AccountWithKeyDto> {
     return this.accounts.rotateConsoleKey(id);
   }
 
   @Post(':id/adjustments')
-  @ApiHeader({ name: 'Idempotency-Key', required: true, description: 'Replays with the same key return the stored adjustment' })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: true,
+    description: 'Replays with the same key return the stored adjustment',
+  })
   @ApiCreatedResponse({ type: AdjustmentDto, description: '201 when booked, 200 when replayed' })
   async adjust(
     @Param('id') id: string,

@@ -63,8 +63,14 @@ export const isUuid = (v: string): boolean => UUID.test(v);
 export class AccountsRepository {
   constructor(@Inject(DataSource) private readonly ds: DataSource) {}
 
-  async insert(a: { name: string; email: string | null; keyHash: string; keyPrefix: string }): Promise<Account> {
-    const rows = await sqlRows<AccountRow>(this.ds, 
+  async insert(a: {
+    name: string;
+    email: string | null;
+    keyHash: string;
+    keyPrefix: string;
+  }): Promise<Account> {
+    const rows = await sqlRows<AccountRow>(
+      this.ds,
       `INSERT INTO accounts (name, email, console_key_hash, console_key_prefix) VALUES ($1, $2, $3, $4)
        RETURNING ${COLUMNS}`,
       [a.name, a.email, a.keyHash, a.keyPrefix],
@@ -74,12 +80,18 @@ export class AccountsRepository {
 
   async findById(id: string, em: EntityManager = this.ds.manager): Promise<Account | null> {
     if (!isUuid(id)) return null;
-    const rows = await sqlRows<AccountRow>(em, `SELECT ${COLUMNS} FROM accounts WHERE id = $1`, [id]);
+    const rows = await sqlRows<AccountRow>(em, `SELECT ${COLUMNS} FROM accounts WHERE id = $1`, [
+      id,
+    ]);
     return rows[0] ? toAccount(rows[0]) : null;
   }
 
   async findIdByConsoleKeyHash(hash: string): Promise<string | null> {
-    const rows = await sqlRows<{ id: string }>(this.ds, `SELECT id FROM accounts WHERE console_key_hash = $1`, [hash]);
+    const rows = await sqlRows<{ id: string }>(
+      this.ds,
+      `SELECT id FROM accounts WHERE console_key_hash = $1`,
+      [hash],
+    );
     return rows[0]?.id ?? null;
   }
 
@@ -90,7 +102,10 @@ export class AccountsRepository {
            ORDER BY created_at DESC, id DESC LIMIT $3`,
           [after[0], after[1], limit + 1],
         )
-      : await this.ds.query(`SELECT ${COLUMNS} FROM accounts ORDER BY created_at DESC, id DESC LIMIT $1`, [limit + 1]);
+      : await this.ds.query(
+          `SELECT ${COLUMNS} FROM accounts ORDER BY created_at DESC, id DESC LIMIT $1`,
+          [limit + 1],
+        );
     return rows.map(toAccount);
   }
 
@@ -112,7 +127,8 @@ export class AccountsRepository {
   /** Replaces the console key: the old one stops working with this statement's commit. */
   async replaceConsoleKey(id: string, keyHash: string, keyPrefix: string): Promise<Account | null> {
     if (!isUuid(id)) return null;
-    const rows = await sqlRows<AccountRow>(this.ds, 
+    const rows = await sqlRows<AccountRow>(
+      this.ds,
       `UPDATE accounts SET console_key_hash = $2, console_key_prefix = $3, updated_at = now()
        WHERE id = $1 RETURNING ${COLUMNS}`,
       [id, keyHash, keyPrefix],

@@ -4,7 +4,13 @@ import { DomainError, notFound } from '../common/errors/domain-error.js';
 import { formatAmount } from '../common/money/money.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
 import { Account, AccountsRepository } from './accounts.repository.js';
-import { AccountDto, AccountWithKeyDto, CreateAccountDto, MeDto, UpdateAccountDto } from './dto/account.dto.js';
+import {
+  AccountDto,
+  AccountWithKeyDto,
+  CreateAccountDto,
+  MeDto,
+  UpdateAccountDto,
+} from './dto/account.dto.js';
 
 export const toAccountDto = (a: Account): AccountDto => ({
   id: a.id,

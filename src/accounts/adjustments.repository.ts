@@ -51,10 +51,17 @@ export class AdjustmentsRepository {
    * index until this transaction ends, then gets null and reads the stored outcome.
    */
   async claim(
-    a: { accountId: string; idempotencyKey: string; requestHash: string; amount: Decimal; reason: string },
+    a: {
+      accountId: string;
+      idempotencyKey: string;
+      requestHash: string;
+      amount: Decimal;
+      reason: string;
+    },
     em: EntityManager,
   ): Promise<Adjustment | null> {
-    const rows = await sqlRows<AdjustmentRow>(em, 
+    const rows = await sqlRows<AdjustmentRow>(
+      em,
       `INSERT INTO adjustments (account_id, idempotency_key, request_hash, amount, reason)
        VALUES ($1, $2, $3, $4::numeric, $5)
        ON CONFLICT (account_id, idempotency_key) DO NOTHING RETURNING ${COLUMNS}`,
@@ -63,16 +70,25 @@ export class AdjustmentsRepository {
     return rows[0] ? toAdjustment(rows[0]) : null;
   }
 
-  async recordBooking(id: string, ledgerEntryId: string, balanceAfter: Decimal, em: EntityManager): Promise<void> {
-    await em.query(`UPDATE adjustments SET ledger_entry_id = $2, balance_after = $3::numeric WHERE id = $1`, [
-      id,
-      ledgerEntryId,
-      balanceAfter.toFixed(),
-    ]);
+  async recordBooking(
+    id: string,
+    ledgerEntryId: string,
+    balanceAfter: Decimal,
+    em: EntityManager,
+  ): Promise<void> {
+    await em.query(
+      `UPDATE adjustments SET ledger_entry_id = $2, balance_after = $3::numeric WHERE id = $1`,
+      [id, ledgerEntryId, balanceAfter.toFixed()],
+    );
   }
 
-  async findByKey(accountId: string, idempotencyKey: string, em: EntityManager): Promise<Adjustment | null> {
-    const rows = await sqlRows<AdjustmentRow>(em, 
+  async findByKey(
+    accountId: string,
+    idempotencyKey: string,
+    em: EntityManager,
+  ): Promise<Adjustment | null> {
+    const rows = await sqlRows<AdjustmentRow>(
+      em,
       `SELECT ${COLUMNS} FROM adjustments WHERE account_id = $1 AND idempotency_key = $2`,
       [accountId, idempotencyKey],
     );

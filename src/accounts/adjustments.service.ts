@@ -9,7 +9,6 @@ import { AccountsRepository } from './accounts.repository.js';
 import { Adjustment, AdjustmentsRepository } from './adjustments.repository.js';
 import { CreateAdjustmentDto } from './dto/account.dto.js';
 
-
 @Injectable()
 export class AdjustmentsService {
   constructor(
@@ -41,12 +40,18 @@ export class AdjustmentsService {
       .digest('hex');
 
     return this.ds.transaction(async (em) => {
-      const claimed = await this.repo.claim({ accountId, idempotencyKey, requestHash, amount, reason: dto.reason }, em);
+      const claimed = await this.repo.claim(
+        { accountId, idempotencyKey, requestHash, amount, reason: dto.reason },
+        em,
+      );
       if (!claimed) {
         const stored = await this.repo.findByKey(accountId, idempotencyKey, em);
         if (!stored) throw new Error('idempotency key vanished');
         if (stored.requestHash !== requestHash) {
-          throw new DomainError('idempotency_conflict', 'Idempotency-Key was already used with a different body');
+          throw new DomainError(
+            'idempotency_conflict',
+            'Idempotency-Key was already used with a different body',
+          );
         }
         return { adjustment: stored, replayed: true };
       }

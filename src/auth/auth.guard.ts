@@ -35,7 +35,10 @@ export class AuthGuard implements CanActivate {
     const principal = await this.resolve(req.headers.authorization);
     if (!principal) throw new DomainError('unauthorized', 'missing or unknown API key');
     if (!roles.includes(principal.role)) {
-      throw new DomainError('forbidden', `this key's role (${principal.role}) may not call this route`);
+      throw new DomainError(
+        'forbidden',
+        `this key's role (${principal.role}) may not call this route`,
+      );
     }
     req.principal = principal;
     return true;

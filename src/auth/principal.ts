@@ -4,9 +4,7 @@ import type { Request } from 'express';
 export type Role = 'admin' | 'gateway' | 'customer';
 
 export type Principal =
-  | { role: 'admin' }
-  | { role: 'gateway' }
-  | { role: 'customer'; accountId: string };
+  { role: 'admin' } | { role: 'gateway' } | { role: 'customer'; accountId: string };
 
 export interface AuthedRequest extends Request {
   principal?: Principal;
@@ -17,19 +15,24 @@ export const PUBLIC_KEY = 'public';
 
 /** Which roles may call a route. Routes without it (and not @Public) are refused. */
 export const Roles = (...roles: Role[]) => SetMetadata(ROLES_KEY, roles);
-export const AnyRole = () => SetMetadata(ROLES_KEY, ['admin', 'gateway', 'customer'] satisfies Role[]);
+export const AnyRole = () =>
+  SetMetadata(ROLES_KEY, ['admin', 'gateway', 'customer'] satisfies Role[]);
 export const Public = () => SetMetadata(PUBLIC_KEY, true);
 
-export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => {
-  const req = ctx.switchToHttp().getRequest<AuthedRequest>();
-  if (!req.principal) throw new Error('route has no principal; is it @Public?');
-  return req.principal;
-});
+export const CurrentPrincipal = createParamDecorator(
+  (_: unknown, ctx: ExecutionContext): Principal => {
+    const req = ctx.switchToHttp().getRequest<AuthedRequest>();
+    if (!req.principal) throw new Error('route has no principal; is it @Public?');
+    return req.principal;
+  },
+);
 
 /** The account id of a customer principal (routes under /v1/me are customer-only). */
-export const CurrentAccountId = createParamDecorator((_: unknown, ctx: ExecutionContext): string => {
-  const req = ctx.switchToHttp().getRequest<AuthedRequest>();
-  const p = req.principal;
-  if (!p || p.role !== 'customer') throw new Error('route is not customer-only');
-  return p.accountId;
-});
+export const CurrentAccountId = createParamDecorator(
+  (_: unknown, ctx: ExecutionContext): string => {
+    const req = ctx.switchToHttp().getRequest<AuthedRequest>();
+    const p = req.principal;
+    if (!p || p.role !== 'customer') throw new Error('route is not customer-only');
+    return p.accountId;
+  },
+);

@@ -6,27 +6,21 @@ export interface AppConfig {
   logLevel: string;
 }
 
-export const appConfig = registerAs(
-  'app',
-  (): AppConfig => ({
-    port: Number.parseInt(process.env.PORT || '3000', 10),
-    publicBaseUrl: process.env.PUBLIC_BASE_URL || `http://localhost:${process.env.PORT || '3000'}`,
-    logLevel: process.env.LOG_LEVEL || 'info',
-  }),
-);
+export const appConfig = registerAs('app', (): AppConfig => ({
+  port: Number.parseInt(process.env.PORT || '3000', 10),
+  publicBaseUrl: process.env.PUBLIC_BASE_URL || `http://localhost:${process.env.PORT || '3000'}`,
+  logLevel: process.env.LOG_LEVEL || 'info',
+}));
 
 export interface DatabaseConfig {
   url: string;
   poolSize: number;
 }
 
-export const databaseConfig = registerAs(
-  'database',
-  (): DatabaseConfig => ({
-    url: process.env.DATABASE_URL ?? '',
-    poolSize: Number.parseInt(process.env.DB_POOL_SIZE || '24', 10),
-  }),
-);
+export const databaseConfig = registerAs('database', (): DatabaseConfig => ({
+  url: process.env.DATABASE_URL ?? '',
+  poolSize: Number.parseInt(process.env.DB_POOL_SIZE || '24', 10),
+}));
 
 export interface AuthConfig {
   adminKeys: string[];
@@ -39,13 +33,10 @@ const splitKeys = (v: string | undefined): string[] =>
     .map((k) => k.trim())
     .filter((k) => k.length > 0);
 
-export const authConfig = registerAs(
-  'auth',
-  (): AuthConfig => ({
-    adminKeys: splitKeys(process.env.ADMIN_API_KEY),
-    gatewayKeys: splitKeys(process.env.GATEWAY_API_KEY),
-  }),
-);
+export const authConfig = registerAs('auth', (): AuthConfig => ({
+  adminKeys: splitKeys(process.env.ADMIN_API_KEY),
+  gatewayKeys: splitKeys(process.env.GATEWAY_API_KEY),
+}));
 
 export interface StripeConfig {
   secretKey: string | null;
@@ -53,14 +44,11 @@ export interface StripeConfig {
   apiBase: string | null;
 }
 
-export const stripeConfig = registerAs(
-  'stripe',
-  (): StripeConfig => ({
-    secretKey: process.env.STRIPE_SECRET_KEY || null,
-    webhookSecret: process.env.STRIPE_WEBHOOK_SECRET || null,
-    apiBase: process.env.STRIPE_API_BASE || null,
-  }),
-);
+export const stripeConfig = registerAs('stripe', (): StripeConfig => ({
+  secretKey: process.env.STRIPE_SECRET_KEY || null,
+  webhookSecret: process.env.STRIPE_WEBHOOK_SECRET || null,
+  apiBase: process.env.STRIPE_API_BASE || null,
+}));
 
 export interface SpendConfig {
   /** A hold stops counting this long after it was placed. */

@@ -17,7 +17,9 @@ describe('validateEnv', () => {
     ['LOG_LEVEL', 'loud'],
     ['DB_POOL_SIZE', '0'],
   ])('stops the start naming %s when it is %p', (name, value) => {
-    expect(() => validateEnv({ [name]: value })).toThrow(new RegExp(`^Invalid configuration:[\\s\\S]*${name}`));
+    expect(() => validateEnv({ [name]: value })).toThrow(
+      new RegExp(`^Invalid configuration:[\\s\\S]*${name}`),
+    );
   });
 
   it('never echoes a bad key value back in its message', () => {
@@ -32,6 +34,8 @@ describe('validateEnv', () => {
   });
 
   it('accepts comma-separated keys for rotation', () => {
-    expect(() => validateEnv({ ADMIN_API_KEY: 'first-admin-key-0001,second-admin-key-002' })).not.toThrow();
+    expect(() =>
+      validateEnv({ ADMIN_API_KEY: 'first-admin-key-0001,second-admin-key-002' }),
+    ).not.toThrow();
   });
 });

@@ -46,10 +46,17 @@ export class GroupsRepository {
 
   /** Inserts unless the name is taken; null means it was. */
   async insert(
-    g: { name: string; ratio: string; description: string; selectable: boolean; isDefault: boolean },
+    g: {
+      name: string;
+      ratio: string;
+      description: string;
+      selectable: boolean;
+      isDefault: boolean;
+    },
     em: EntityManager = this.ds.manager,
   ): Promise<Group | null> {
-    const rows = await sqlRows<GroupRow>(em, 
+    const rows = await sqlRows<GroupRow>(
+      em,
       `INSERT INTO groups (name, ratio, description, selectable, is_default) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (name) DO NOTHING RETURNING ${COLUMNS}`,
       [g.name, g.ratio, g.description, g.selectable, g.isDefault],
@@ -58,7 +65,9 @@ export class GroupsRepository {
   }
 
   async findByName(name: string, em: EntityManager = this.ds.manager): Promise<Group | null> {
-    const rows = await sqlRows<GroupRow>(em, `SELECT ${COLUMNS} FROM groups WHERE name = $1`, [name]);
+    const rows = await sqlRows<GroupRow>(em, `SELECT ${COLUMNS} FROM groups WHERE name = $1`, [
+      name,
+    ]);
     return rows[0] ? toGroup(rows[0]) : null;
   }
 
@@ -74,7 +83,10 @@ export class GroupsRepository {
            ORDER BY created_at DESC, name DESC LIMIT $3`,
           [after[0], after[1], limit + 1],
         )
-      : await this.ds.query(`SELECT ${COLUMNS} FROM groups ORDER BY created_at DESC, name DESC LIMIT $1`, [limit + 1]);
+      : await this.ds.query(
+          `SELECT ${COLUMNS} FROM groups ORDER BY created_at DESC, name DESC LIMIT $1`,
+          [limit + 1],
+        );
     return rows.map(toGroup);
   }
 
@@ -88,7 +100,8 @@ export class GroupsRepository {
     patch: { ratio?: string; description?: string; selectable?: boolean; isDefault?: boolean },
     em: EntityManager,
   ): Promise<Group | null> {
-    const rows = await sqlRows<GroupRow>(em, 
+    const rows = await sqlRows<GroupRow>(
+      em,
       `UPDATE groups SET
          ratio = COALESCE($2::numeric, ratio),
          description = COALESCE($3, description),
@@ -96,19 +109,36 @@ export class GroupsRepository {
          is_default = COALESCE($5, is_default),
          updated_at = now()
        WHERE name = $1 RETURNING ${COLUMNS}`,
-      [name, patch.ratio ?? null, patch.description ?? null, patch.selectable ?? null, patch.isDefault ?? null],
+      [
+        name,
+        patch.ratio ?? null,
+        patch.description ?? null,
+        patch.selectable ?? null,
+        patch.isDefault ?? null,
+      ],
     );
     return rows[0] ? toGroup(rows[0]) : null;
   }
 
   /** Deletes a non-default group no token references; says why when it cannot. */
-  async delete(name: string, em: EntityManager): Promise<'deleted' | 'not_found' | 'is_default' | 'in_use'> {
-    const rows = await sqlRows<{ is_default: boolean }>(em, `SELECT is_default FROM groups WHERE name = $1 FOR UPDATE`, [name]);
+  async delete(
+    name: string,
+    em: EntityManager,
+  ): Promise<'deleted' | 'not_found' | 'is_default' | 'in_use'> {
+    const rows = await sqlRows<{ is_default: boolean }>(
+      em,
+      `SELECT is_default FROM groups WHERE name = $1 FOR UPDATE`,
+      [name],
+    );
     if (!rows[0]) return 'not_found';
     if (rows[0].is_default) return 'is_default';
     // The FOR UPDATE above blocks a token insert referencing this group (its FK check takes
     // a KEY SHARE lock) until we commit, so this check cannot go stale.
-    const used = await sqlRows<unknown>(em, `SELECT 1 FROM api_tokens WHERE group_name = $1 LIMIT 1`, [name]);
+    const used = await sqlRows<unknown>(
+      em,
+      `SELECT 1 FROM api_tokens WHERE group_name = $1 LIMIT 1`,
+      [name],
+    );
     if (used.length > 0) return 'in_use';
     await em.query(`DELETE FROM groups WHERE name = $1`, [name]);
     return 'deleted';

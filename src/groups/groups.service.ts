@@ -27,7 +27,13 @@ export class GroupsService implements OnModuleInit {
   async onModuleInit(): Promise<void> {
     await seedOnce(this.ds, 'groups.v1', async (em) => {
       await this.repo.insert(
-        { name: 'default', ratio: '1.0', description: 'Default group', selectable: true, isDefault: true },
+        {
+          name: 'default',
+          ratio: '1.0',
+          description: 'Default group',
+          selectable: true,
+          isDefault: true,
+        },
         em,
       );
       await this.repo.insert(

@@ -16,7 +16,8 @@ export class GatewayHoldsController {
   @HttpCode(200)
   @ApiOkResponse({
     type: ReleaseResultDto,
-    description: 'Gives back the money held for work the gateway abandoned; idempotent; 404 if unknown',
+    description:
+      'Gives back the money held for work the gateway abandoned; idempotent; 404 if unknown',
   })
   release(@Param('requestId') requestId: string): Promise<ReleaseResultDto> {
     return this.holds.release(requestId);

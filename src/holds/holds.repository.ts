@@ -212,11 +212,9 @@ export class HoldsRepository {
   }
 
   async find(requestId: string, em: EntityManager = this.ds.manager): Promise<Hold | null> {
-    const rows = await sqlRows<HoldRow>(
-      em,
-      `SELECT ${COLUMNS} FROM holds WHERE request_id = $1`,
-      [requestId],
-    );
+    const rows = await sqlRows<HoldRow>(em, `SELECT ${COLUMNS} FROM holds WHERE request_id = $1`, [
+      requestId,
+    ]);
     return rows[0] ? toHold(rows[0]) : null;
   }
 

@@ -112,7 +112,12 @@ export async function reconcile(
         detail: `held ${h.held} ≠ active holds ${h.holds}`,
       });
     }
-    const tokenHeld = await sqlRows<{ account_id: string; id: string; held: string; holds: string }>(
+    const tokenHeld = await sqlRows<{
+      account_id: string;
+      id: string;
+      held: string;
+      holds: string;
+    }>(
       em,
       `SELECT t.account_id, t.id, t.held::text AS held, COALESCE(h.total, 0)::text AS holds
        FROM api_tokens t

@@ -48,6 +48,7 @@ export class TopUpsService {
    * idempotency key makes a retried create return the same session, never a second one.
    */
   async create(accountId: string, dto: CreateTopUpDto): Promise<TopUp> {
+    await this.accounts.assertActive(accountId);
     const client = this.stripe.client;
     if (client === null) {
       throw new DomainError(
@@ -55,7 +56,6 @@ export class TopUpsService {
         'payments are not configured (STRIPE_SECRET_KEY is not set)',
       );
     }
-    await this.accounts.assertActive(accountId);
     const credit = money(dto.credit);
     const promotion = await this.promotions.bestForTopUp(credit);
     const price = topUpPrice(credit, promotion?.rate ?? null);
@@ -118,7 +118,11 @@ export class TopUpsService {
   }
 
   async list(accountId: string, limit = DEFAULT_LIMIT, cursor?: string): Promise<Page<TopUpDto>> {
-    const rows = await this.repo.listPage(accountId, limit, decodeCursor(cursor, ['timestamp', 'uuid']));
+    const rows = await this.repo.listPage(
+      accountId,
+      limit,
+      decodeCursor(cursor, ['timestamp', 'uuid']),
+    );
     return toPage(rows, limit, (t) => [t.cursorAt, t.id], toTopUpDto);
   }
 

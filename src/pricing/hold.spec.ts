@@ -12,8 +12,18 @@ const tokens: HoldPrice = {
     { size: '1024x1536', quality: 'low', price: money('0.005') },
   ],
 };
-const perRequest: HoldPrice = { ...tokens, mode: 'per_request', perRequest: money('0.03'), holdAmount: null };
-const perImage: HoldPrice = { ...tokens, mode: 'per_image', perImage: money('0.03'), holdAmount: null };
+const perRequest: HoldPrice = {
+  ...tokens,
+  mode: 'per_request',
+  perRequest: money('0.03'),
+  holdAmount: null,
+};
+const perImage: HoldPrice = {
+  ...tokens,
+  mode: 'per_image',
+  perImage: money('0.03'),
+  holdAmount: null,
+};
 
 describe(holdAmountFor.name, () => {
   it.each([
@@ -21,10 +31,28 @@ describe(holdAmountFor.name, () => {
     ['per_request times the 1.2 ratio', perRequest, { n: 1 }, '1.2', '0.036'],
     ['per_image times n', perImage, { n: 3 }, '1', '0.09'],
     ['per_image times n and ratio', perImage, { n: 3 }, '1.2', '0.108'],
-    ['tokens at the reference price of size and quality', tokens, { n: 2, size: '1024x1024', quality: 'high' }, '1', '0.422'],
+    [
+      'tokens at the reference price of size and quality',
+      tokens,
+      { n: 2, size: '1024x1024', quality: 'high' },
+      '1',
+      '0.422',
+    ],
     ['tokens at the holdAmount without a size', tokens, { n: 2 }, '1', '0.5'],
-    ['tokens at the holdAmount for an unpriced size', tokens, { n: 1, size: '4096x4096', quality: 'high' }, '1.2', '0.3'],
-    ['tokens where 0.1 + 0.2 would drift in floating point', { ...tokens, holdAmount: money('0.1') }, { n: 3 }, '1', '0.3'],
+    [
+      'tokens at the holdAmount for an unpriced size',
+      tokens,
+      { n: 1, size: '4096x4096', quality: 'high' },
+      '1.2',
+      '0.3',
+    ],
+    [
+      'tokens where 0.1 + 0.2 would drift in floating point',
+      { ...tokens, holdAmount: money('0.1') },
+      { n: 3 },
+      '1',
+      '0.3',
+    ],
   ])('%s', (_name, price, req, ratio, expected) => {
     expect(holdAmountFor(price, req, money(ratio)).toFixed()).toBe(expected);
   });

@@ -25,7 +25,8 @@ export interface HoldRequest {
  * priced. Rounded up at the ledger's scale, so a hold never falls short of its own price.
  */
 export function holdAmountFor(price: HoldPrice, req: HoldRequest, ratio: Decimal): Decimal {
-  if (!Number.isSafeInteger(req.n) || req.n < 1) throw new RangeError('n must be a positive integer');
+  if (!Number.isSafeInteger(req.n) || req.n < 1)
+    throw new RangeError('n must be a positive integer');
   if (!ratio.isFinite() || ratio.lt(0)) throw new RangeError('ratio must be >= 0');
   const n = new Money(req.n);
   let base: Decimal;

@@ -94,7 +94,14 @@ describe('buildStatement', () => {
         refundEntries: money('-30'),
         adjustmentEntries: money('4.8999999999'),
         byModel: [
-          { model: 'gpt-image-2-all', requests: 2, charged: 1, skipped: 1, review: 0, charge: money('0.03') },
+          {
+            model: 'gpt-image-2-all',
+            requests: 2,
+            charged: 1,
+            skipped: 1,
+            review: 0,
+            charge: money('0.03'),
+          },
           {
             model: 'gpt-image-2',
             requests: 2,
@@ -138,7 +145,14 @@ describe('buildStatement', () => {
         openingBalance: money('10'),
         closingBalance: money('9.9999999999'),
         byModel: [
-          { model: 'm', requests: 1, charged: 1, skipped: 0, review: 0, charge: money('0.0000000002') },
+          {
+            model: 'm',
+            requests: 1,
+            charged: 1,
+            skipped: 0,
+            review: 0,
+            charge: money('0.0000000002'),
+          },
         ],
       }),
     );

@@ -63,7 +63,6 @@ const toModelUsage = (r: ModelUsageRow): ModelUsage => ({
   charge: money(r.charge),
 });
 
-
 /** A top-up entry's reference is the top-up's id; anything else joins to nothing. */
 const UUID_TEXT = `'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'`;
 

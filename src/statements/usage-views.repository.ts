@@ -214,7 +214,10 @@ export class UsageViewsRepository {
     if (plan.events.length > 0) {
       const ranges = (col: string): string =>
         plan.events
-          .map((r) => `(${col} >= ${p.add(r.from, 'timestamptz')} AND ${col} < ${p.add(r.to, 'timestamptz')})`)
+          .map(
+            (r) =>
+              `(${col} >= ${p.add(r.from, 'timestamptz')} AND ${col} < ${p.add(r.to, 'timestamptz')})`,
+          )
           .join(' OR ');
       parts.push(eventRollupLines((col) => `e.account_id = ${account} AND (${ranges(col)})`));
     }

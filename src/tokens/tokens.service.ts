@@ -77,7 +77,11 @@ export class TokensService {
 
   async list(accountId: string, limit = DEFAULT_LIMIT, cursor?: string): Promise<Page<TokenDto>> {
     await this.accounts.get(accountId);
-    const rows = await this.repo.listPage(accountId, limit, decodeCursor(cursor, ['timestamp', 'uuid']));
+    const rows = await this.repo.listPage(
+      accountId,
+      limit,
+      decodeCursor(cursor, ['timestamp', 'uuid']),
+    );
     return toPage(rows, limit, (t) => [t.cursorAt, t.id], toTokenDto);
   }
 
@@ -96,7 +100,8 @@ export class TokensService {
     if (actor === 'customer') checkWithinAdminLimits(dto, current.adminLimits);
     await this.checkInput(dto, actor);
     const updated = await this.repo.updateActive(tokenId, dto);
-    if (!updated) throw new DomainError('conflict', 'token is revoked or expired and cannot change');
+    if (!updated)
+      throw new DomainError('conflict', 'token is revoked or expired and cannot change');
     return toTokenDto(updated);
   }
 
@@ -244,7 +249,10 @@ function checkWithinAdminLimits(dto: UpdateTokenDto, limits: AdminLimits | null)
   if (limits.allowedModels !== undefined && dto.allowedModels !== undefined) {
     const allowed = new Set(limits.allowedModels);
     if (dto.allowedModels === null || dto.allowedModels.some((m) => !allowed.has(m)))
-      lock('allowedModels', `allowedModels was set by an admin: a subset of ${limits.allowedModels.join(', ')}`);
+      lock(
+        'allowedModels',
+        `allowedModels was set by an admin: a subset of ${limits.allowedModels.join(', ')}`,
+      );
   }
   if (locked.length > 0) {
     throw new DomainError(

@@ -13,7 +13,10 @@ export class UsageReviewsController {
   constructor(@Inject(UsageReviewsService) private readonly reviews: UsageReviewsService) {}
 
   @Get()
-  @ApiOkResponse({ type: UsageReviewPageDto, description: 'Events awaiting review, all accounts, newest first' })
+  @ApiOkResponse({
+    type: UsageReviewPageDto,
+    description: 'Events awaiting review, all accounts, newest first',
+  })
   list(@Query() q: ListQueryDto): Promise<Page<UsageReviewDto>> {
     return this.reviews.listPending(q.limit, q.cursor);
   }

@@ -56,7 +56,11 @@ export class UsageReviewsRepository {
    * the approval day's roll-up moved in the same statement. Null when it was decided already:
    * the row's own lock and the outcome in the WHERE make a racing approve or void lose.
    */
-  async approve(requestId: string, bookedAt: string, em: EntityManager): Promise<UsageRecord | null> {
+  async approve(
+    requestId: string,
+    bookedAt: string,
+    em: EntityManager,
+  ): Promise<UsageRecord | null> {
     const rows = await sqlRows<Row>(
       em,
       `WITH ev AS (

@@ -13,7 +13,13 @@ import { UsageService } from './usage.service.js';
 @Module({
   imports: [LedgerModule, TokensModule, CatalogModule],
   controllers: [UsageController, UsageReviewsController],
-  providers: [UsageRepository, UsageService, IngestQueue, UsageReviewsRepository, UsageReviewsService],
+  providers: [
+    UsageRepository,
+    UsageService,
+    IngestQueue,
+    UsageReviewsRepository,
+    UsageReviewsService,
+  ],
   exports: [UsageService],
 })
 export class UsageModule {}

@@ -19,7 +19,8 @@ export interface TestApp {
 
 function serverUrl(): string {
   const url = process.env.TEST_PG_SERVER_URL;
-  if (!url) throw new Error('TEST_PG_SERVER_URL is not set: run the tests through jest (global setup)');
+  if (!url)
+    throw new Error('TEST_PG_SERVER_URL is not set: run the tests through jest (global setup)');
   return url;
 }
 
@@ -31,18 +32,24 @@ function withDatabase(url: string, db: string): string {
 
 /**
  * Boots the whole AppModule, as main.ts does, on a brand-new database of its own, with
- * migrations and seeds applied at start.
+ * migrations and seeds applied at start. With `join`, a second instance on another app's
+ * database and keys (as two replicas behind a load balancer); closing it drops nothing.
  */
-export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function createTestApp(
+  env: Record<string, string> = {},
+  join?: TestApp,
+): Promise<TestApp> {
   const name = `billing_test_${Date.now()}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl() });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const databaseUrl = withDatabase(serverUrl(), name);
+  if (!join) {
+    const admin = new pg.Client({ connectionString: serverUrl() });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+  }
+  const databaseUrl = join ? join.databaseUrl : withDatabase(serverUrl(), name);
 
-  const adminKey = `admin_${randomBytes(16).toString('hex')}`;
-  const gatewayKey = `gw_${randomBytes(16).toString('hex')}`;
+  const adminKey = join ? join.adminKey : `admin_${randomBytes(16).toString('hex')}`;
+  const gatewayKey = join ? join.gatewayKey : `gw_${randomBytes(16).toString('hex')}`;
   Object.assign(process.env, {
     DATABASE_URL: databaseUrl,
     ADMIN_API_KEY: adminKey,
@@ -54,7 +61,11 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   const { AppModule } = await import('../../src/app.module.js');
   const { configureApp } = await import('../../src/app.setup.js');
   const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, rawBody: true, logger: ['error'] });
+  const app = moduleRef.createNestApplication<NestExpressApplication>({
+    bodyParser: false,
+    rawBody: true,
+    logger: ['error'],
+  });
   configureApp(app);
   await app.init();
   const sql = new pg.Pool({ connectionString: databaseUrl, max: 2 });
@@ -69,6 +80,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     async close() {
       await sql.end();
       await app.close();
+      if (join) return;
       const c = new pg.Client({ connectionString: serverUrl() });
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

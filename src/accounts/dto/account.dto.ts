@@ -31,7 +31,8 @@ export class UpdateAccountDto {
 
   @ApiPropertyOptional({
     example: '500.00',
-    description: 'USD a postpaid account may spend past zero: authorize allows while balance − held ≥ −creditLimit',
+    description:
+      'USD a postpaid account may spend past zero: authorize allows while balance − held ≥ −creditLimit',
   })
   @IsOptional()
   @IsDecimalString({ min: '0', max: '1000000000', maxScale: 10 })
@@ -43,7 +44,10 @@ export class AccountDto {
   @ApiProperty() name!: string;
   @ApiProperty({ type: String, nullable: true }) email!: string | null;
   @ApiProperty({ enum: ['active', 'suspended'] }) status!: 'active' | 'suspended';
-  @ApiProperty({ example: '100.00', description: 'Prepaid balance in USD, every digit the ledger holds' })
+  @ApiProperty({
+    example: '100.00',
+    description: 'Prepaid balance in USD, every digit the ledger holds',
+  })
   balance!: string;
   @ApiProperty({ example: '0.50', description: 'USD set aside by active holds' }) held!: string;
   @ApiProperty({ example: '99.50', description: 'balance − held' }) available!: string;
@@ -78,7 +82,10 @@ export class MeDto {
 }
 
 export class CreateAdjustmentDto {
-  @ApiProperty({ example: '-5.00', description: 'Signed decimal string: positive credits, negative debits' })
+  @ApiProperty({
+    example: '-5.00',
+    description: 'Signed decimal string: positive credits, negative debits',
+  })
   @IsDecimalString({ min: '-1000000000', max: '1000000000', maxScale: 10 })
   amount!: string;
 

@@ -120,7 +120,7 @@ export class PutPriceDto {
     example: '5.00',
     description:
       'USD: an event whose charge (after the group ratio) exceeds this is stored with outcome review ' +
-      'and not booked until an admin approves it. Omitted: the previous version\'s; null: no review',
+      "and not booked until an admin approves it. Omitted: the previous version's; null: no review",
   })
   @IsOptional()
   @ValidateIf((_, v) => v !== null)
@@ -131,7 +131,7 @@ export class PutPriceDto {
     example: '0.25',
     description:
       'tokens mode: USD per image that authorize holds when the request names no priced size and quality. ' +
-      'Omitted: the previous version\'s, else the highest reference price, else 0.25',
+      "Omitted: the previous version's, else the highest reference price, else 0.25",
   })
   @OnlyFor('mode', ['tokens'], BILLING_MODES)
   @IsDecimalString(TOKEN_PRICE)

@@ -142,7 +142,11 @@ export function BelongsTo(
 }
 
 /** Like BelongsTo, but the field may be omitted in the modes it belongs to. */
-export function OnlyFor(discriminator: string, values: readonly string[], known: readonly string[]) {
+export function OnlyFor(
+  discriminator: string,
+  values: readonly string[],
+  known: readonly string[],
+) {
   return function (object: object, propertyName: string): void {
     registerDecorator({
       name: 'onlyFor',

@@ -29,7 +29,6 @@ export function money(value: string | Decimal): Decimal {
 
 export const ZERO = new Money(0);
 
-
 /**
  * Account-level amounts (balances, ledger amounts, credits): every digit the ledger holds,
  * padded to at least cents so "100" reads "100.00". Never rounds.

@@ -21,12 +21,18 @@ export class CreateGroupDto {
   @MaxLength(500)
   description?: string;
 
-  @ApiPropertyOptional({ default: false, description: 'Whether customers may put their tokens in it; omitted: not selectable' })
+  @ApiPropertyOptional({
+    default: false,
+    description: 'Whether customers may put their tokens in it; omitted: not selectable',
+  })
   @IsOptional()
   @IsBoolean()
   selectable?: boolean;
 
-  @ApiPropertyOptional({ default: false, description: 'Make this the default group (the previous default stops being one)' })
+  @ApiPropertyOptional({
+    default: false,
+    description: 'Make this the default group (the previous default stops being one)',
+  })
   @IsOptional()
   @IsBoolean()
   isDefault?: boolean;
@@ -49,7 +55,9 @@ export class UpdateGroupDto {
   @IsBoolean()
   selectable?: boolean;
 
-  @ApiPropertyOptional({ description: 'Only true is accepted: make another group the default instead of unsetting it' })
+  @ApiPropertyOptional({
+    description: 'Only true is accepted: make another group the default instead of unsetting it',
+  })
   @IsOptional()
   @IsBoolean()
   isDefault?: boolean;

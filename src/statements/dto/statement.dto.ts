@@ -11,7 +11,12 @@ export class StatementModelUsageDto {
   @ApiProperty({ example: 120 }) requests!: number;
   @ApiProperty({ example: 118 }) charged!: number;
   @ApiProperty({ example: 2 }) skipped!: number;
-  @ApiProperty({ example: 0, description: 'Events priced above their model reviewAbove, counted in the month they arrived; an approved one adds to charged and charge in the month it was approved' }) review!: number;
+  @ApiProperty({
+    example: 0,
+    description:
+      'Events priced above their model reviewAbove, counted in the month they arrived; an approved one adds to charged and charge in the month it was approved',
+  })
+  review!: number;
   @ApiProperty({ example: '4.2074400000' }) charge!: string;
 }
 
@@ -23,7 +28,12 @@ export class StatementUsageDto {
     description: 'Recorded but not billed (see the usage list for reasons)',
   })
   skipped!: number;
-  @ApiProperty({ example: 0, description: 'Events priced above their model reviewAbove, counted in the month they arrived; an approved one adds to charged and charge in the month it was approved' }) review!: number;
+  @ApiProperty({
+    example: 0,
+    description:
+      'Events priced above their model reviewAbove, counted in the month they arrived; an approved one adds to charged and charge in the month it was approved',
+  })
+  review!: number;
   @ApiProperty({ example: '4.2074400000' }) charge!: string;
   @ApiProperty({ type: [StatementModelUsageDto], description: 'By model name' })
   byModel!: StatementModelUsageDto[];

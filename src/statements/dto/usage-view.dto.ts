@@ -94,7 +94,12 @@ export class UsageTotalsDto {
   @ApiProperty({ example: 120 }) requests!: number;
   @ApiProperty({ example: 118 }) charged!: number;
   @ApiProperty({ example: 2 }) skipped!: number;
-  @ApiProperty({ example: 0, description: 'Events priced above their model reviewAbove, counted in the day they arrived; an approved one adds to charged and charge in the day it was approved' }) review!: number;
+  @ApiProperty({
+    example: 0,
+    description:
+      'Events priced above their model reviewAbove, counted in the day they arrived; an approved one adds to charged and charge in the day it was approved',
+  })
+  review!: number;
   @ApiProperty({ example: 10680, description: 'usage.inputTokens of every event' })
   inputTokens!: number;
   @ApiProperty({ example: 137400, description: 'usage.outputTokens of every event' })

@@ -156,7 +156,12 @@ export class AuthorizeDto {
   @Matches(/^[\x21-\x7e]{1,200}$/, { message: 'requestId must be 1 to 200 printable characters' })
   requestId?: string;
 
-  @ApiPropertyOptional({ example: 1, minimum: 1, maximum: 100, description: 'Images asked for (default 1)' })
+  @ApiPropertyOptional({
+    example: 1,
+    minimum: 1,
+    maximum: 100,
+    description: 'Images asked for (default 1)',
+  })
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -199,6 +204,10 @@ export class AuthorizeResultDto {
   @ApiPropertyOptional({ example: '12.50' }) balance?: string;
   @ApiPropertyOptional({ example: '12.214', description: 'balance − held, after this hold' })
   available?: string;
-  @ApiPropertyOptional({ type: AuthorizeHoldDto, nullable: true, description: 'null: a check only' })
+  @ApiPropertyOptional({
+    type: AuthorizeHoldDto,
+    nullable: true,
+    description: 'null: a check only',
+  })
   hold?: AuthorizeHoldDto | null;
 }

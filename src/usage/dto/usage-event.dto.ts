@@ -153,7 +153,7 @@ export class UsageRecordDto {
   @ApiProperty({
     enum: ['charged', 'skipped', 'review', 'voided'],
     description:
-      'review: the charge exceeded the price version\'s reviewAbove and waits for an admin; nothing is booked ' +
+      "review: the charge exceeded the price version's reviewAbove and waits for an admin; nothing is booked " +
       'unless it is approved (then charged); voided: refused, never charged',
   })
   outcome!: 'charged' | 'skipped' | 'review' | 'voided';
@@ -163,7 +163,10 @@ export class UsageRecordDto {
     enum: ['moderated', 'upstream_error', 'timeout', 'no_output', 'above_review_limit'],
   })
   reason!: string | null;
-  @ApiProperty({ example: '0.0420744', description: 'What was booked: "0" for skipped, review and voided' })
+  @ApiProperty({
+    example: '0.0420744',
+    description: 'What was booked: "0" for skipped, review and voided',
+  })
   charge!: string;
   @ApiProperty({ example: 'image2Enterprise' }) group!: string;
   @ApiProperty({ example: '1.2' }) ratio!: string;
@@ -182,7 +185,8 @@ export class IngestResponseDto extends UsageRecordDto {
 
 export class BatchResultDto {
   @ApiProperty({ type: String, nullable: true }) requestId!: string | null;
-  @ApiProperty({ enum: ['charged', 'skipped', 'review', 'duplicate', 'rejected'] }) outcome!: string;
+  @ApiProperty({ enum: ['charged', 'skipped', 'review', 'duplicate', 'rejected'] })
+  outcome!: string;
   @ApiPropertyOptional({
     description: 'charged: this charge; duplicate: what the first delivery was charged',
   })
