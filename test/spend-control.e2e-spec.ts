@@ -468,7 +468,8 @@ describe('spend control', () => {
       await expectBooksReconcile();
       const view = await me(acc.consoleKey);
       const active = await myHolds(acc.consoleKey);
-      expect(D(view.held).eq(active.reduce((s, h) => s.plus(h.amount), D('0')))).toBe(true);
+      const activeSum = active.reduce((s: Decimal, h) => s.plus(h.amount as string), D('0'));
+      expect(D(view.held).eq(activeSum)).toBe(true);
       expect(D(view.available).gte(0)).toBe(true);
     });
   });
