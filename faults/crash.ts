@@ -5,31 +5,41 @@
  * every balance = opening credit − Σ charges = Σ ledger (direct SQL, then `reconcile-cli`).
  * A final replay of the whole stream must answer "duplicate" for every event and move nothing.
  *
+ * Holds: the gateway authorizes (with the event's request id, n, size and quality) before
+ * almost every request, resending like it resends events, and a few single requests are
+ * abandoned: authorized, then released, never delivered. A retried authorize answers the same
+ * hold, or request_settled; an underfunded account may be refused (insufficient_balance).
+ * The books check then also requires held = Σ active holds on every account and token, every
+ * stored hold as planned (settled by its event, or released), no charged request holding
+ * money; after the replay, authorizing any finished request again answers request_settled.
+ *
  * Env: DATABASE_URL (a server to create a throw-away database on; unset: embedded PostgreSQL),
  * CRASH_EVENTS (3000), CRASH_ACCOUNTS (20), CRASH_CONCURRENCY (32), CRASH_KILLS (3..5 at
  * random), CRASH_SEED (printed; set it to replay the same stream and kill points).
  */
 import { prepareDatabases } from '../bench/lib/db.js';
-import { sleep } from '../bench/lib/stats.js';
+import { mapLimit, sleep } from '../bench/lib/stats.js';
 import {
+  accountsNeverShort,
+  authorizeAndDeliver,
   checkBooks,
   negativeControl,
   envInt,
   Gateway,
+  holdFigures,
+  HoldGateway,
   newKeys,
   planEvent,
+  planHolds,
   rng,
   runMain,
   seedFrom,
   ServiceSlot,
   setupAccounts,
+  type GatewayJob,
   type PlannedEvent,
+  type PlannedHold,
 } from './lib.js';
-
-interface Job {
-  events: PlannedEvent[];
-  batch: boolean;
-}
 
 interface Kill {
   atPct: number;
@@ -48,6 +58,10 @@ runMain('crash', 900, async (h) => {
     kills: envInt('CRASH_KILLS', r.int(3, 5)),
     batchSize: 50,
     batchShare: 1 / 3,
+    /** Requests authorized before their usage event (the rest go without a hold). */
+    authorizeShare: 0.95,
+    /** Single requests abandoned: authorized, then released instead of delivered. */
+    abandonShare: 0.04,
   };
   log(`seed ${seed} (CRASH_SEED=${seed} replays this stream): ${JSON.stringify(CFG)}`);
   const t0 = performance.now();
@@ -81,21 +95,43 @@ runMain('crash', 900, async (h) => {
     `set-up: ${fx.accounts.length} accounts credited by adjustment, ${fx.tokens.length} tokens (default and image2Enterprise)`,
   );
 
-  // The stream: a third of the events in batches of 50, the rest single, in random order.
+  // The stream: a third of the events in batches of 50, the rest single, in random order;
+  // each request authorized first (almost all), a few single ones abandoned.
   const runTag = `c${seed.toString(36)}${Date.now().toString(36)}`;
-  const events = Array.from({ length: CFG.events }, (_, i) =>
+  const planned = Array.from({ length: CFG.events }, (_, i) =>
     planEvent(r, `${runTag}-${i}`, fx, r.int(0, fx.tokens.length - 1)),
   );
   const inBatches = Math.floor((CFG.events * CFG.batchShare) / CFG.batchSize) * CFG.batchSize;
-  const jobs: Job[] = [];
-  for (let i = 0; i < inBatches; i += CFG.batchSize)
-    jobs.push({ events: events.slice(i, i + CFG.batchSize), batch: true });
-  for (let i = inBatches; i < events.length; i++) jobs.push({ events: [events[i]], batch: false });
+  const abandoned = new Set(
+    planned
+      .slice(inBatches)
+      .filter(() => r.chance(CFG.abandonShare))
+      .map((e) => e.requestId),
+  );
+  const holdOf = planHolds(r, planned, fx, abandoned);
+  const holds = [...holdOf.values()];
+  const events = planned.filter((e) => !abandoned.has(e.requestId));
+  const authorizedFirst = (evs: PlannedEvent[]): PlannedHold[] =>
+    evs.flatMap((e) => {
+      const h = holdOf.get(e.requestId);
+      return h && (h.abandoned || r.chance(CFG.authorizeShare)) ? [h] : [];
+    });
+  const jobs: GatewayJob[] = [];
+  for (let i = 0; i < inBatches; i += CFG.batchSize) {
+    const batch = planned.slice(i, i + CFG.batchSize);
+    jobs.push({ holds: authorizedFirst(batch), events: batch, batch: true });
+  }
+  for (const e of planned.slice(inBatches)) {
+    const work = abandoned.has(e.requestId) ? [] : [e];
+    jobs.push({ holds: authorizedFirst([e]), events: work, batch: false });
+  }
   r.shuffle(jobs);
   const charged = events.filter((e) => e.outcome === 'charged').length;
+  const authorizes = jobs.reduce((n, j) => n + j.holds.length, 0);
   log(
     `stream: ${events.length} events (${charged} to charge, ${events.length - charged} to skip), ` +
-      `${inBatches / CFG.batchSize} batches of ${CFG.batchSize} + ${events.length - inBatches} single posts, ${CFG.concurrency} concurrent`,
+      `${inBatches / CFG.batchSize} batches of ${CFG.batchSize} + ${events.length - inBatches} single posts, ${CFG.concurrency} concurrent; ` +
+      `${authorizes} authorizes first, ${abandoned.size} of them abandoned (released, never delivered)`,
   );
 
   // Kill points: distinct fractions of the stream dispatched, 10%..90%.
@@ -106,6 +142,8 @@ runMain('crash', 900, async (h) => {
   }
 
   const gw = new Gateway(keys.gatewayKey);
+  const neverShort = accountsNeverShort(fx, events, holds);
+  const hg = new HoldGateway(keys.gatewayKey, fx, neverShort);
   let nextJob = 0;
   let dispatched = 0;
   let answered = 0;
@@ -117,7 +155,7 @@ runMain('crash', 900, async (h) => {
       dispatched += job.events.length;
       inFlight++;
       try {
-        await gw.deliver(slot, job.events, job.batch);
+        await authorizeAndDeliver(slot, gw, hg, job);
       } finally {
         inFlight--;
         answered += job.events.length;
@@ -149,7 +187,11 @@ runMain('crash', 900, async (h) => {
   };
   const tStream = performance.now();
   const progress = setInterval(
-    () => log(`  … ${answered}/${events.length} answered, ${gw.stats.retries} retries so far`),
+    () =>
+      log(
+        `  … ${answered}/${events.length} answered, ${hg.stats.authorizes} authorizes, ` +
+          `${gw.stats.retries + hg.stats.retries} retries so far`,
+      ),
     5000,
   );
   try {
@@ -170,14 +212,23 @@ runMain('crash', 900, async (h) => {
       `${s.recoveredAfterFailure} events committed by an attempt whose answer was lost, answered "duplicate" on retry`,
   );
   for (const m of gw.samples.slice(0, 5)) log(`  e.g. ${m}`);
+  const hs = hg.stats;
+  log(`holds: ${holdFigures(hg.stats)}`);
+  for (const m of hg.samples.slice(0, 3)) log(`  e.g. ${m}`);
 
   const failures: string[] = [...gw.failures.map((f) => `gateway: ${f}`)];
+  failures.push(...hg.failures.map((f) => `authorize: ${f}`));
+  // Each request id is authorized by one job only, before its event: nothing else can have
+  // closed its hold unless an earlier attempt of the same call got through.
+  if (hs.requestSettledFirstTry > 0)
+    failures.push(`${hs.requestSettledFirstTry} first-try authorizes answered request_settled`);
+  const plan = hg.plan(holds);
   if (kills.length < CFG.kills)
     failures.push(`only ${kills.length} of ${CFG.kills} kills landed mid-stream`);
   const notAnswered = events.filter((e) => !gw.newAnswers.has(e.requestId)).length;
 
   log('books after the crashes:');
-  failures.push(...(await checkBooks(log, dbs.serviceUrl, fx, events)));
+  failures.push(...(await checkBooks(log, dbs.serviceUrl, fx, events, plan)));
 
   // The gateway resends everything (say, after losing its own outbox): nothing may move.
   log(`replay: all ${events.length} events again, in batches of 500`);
@@ -188,25 +239,54 @@ runMain('crash', 900, async (h) => {
   if (replayDup !== events.length)
     failures.push(`replay: ${replayDup} of ${events.length} answered duplicate`);
   failures.push(...replay.failures.map((f) => `replay: ${f}`));
+  const reauth = await reauthorizeFinished(
+    slot,
+    new HoldGateway(keys.gatewayKey, fx, neverShort),
+    holds,
+    hg,
+  );
+  log(`re-authorize: ${reauth.settled}/${reauth.asked} finished requests answered request_settled`);
+  if (reauth.settled !== reauth.asked)
+    failures.push(`re-authorize: ${reauth.settled} of ${reauth.asked} answered request_settled`);
+  failures.push(...reauth.failures.map((f) => `re-authorize: ${f}`));
   log('books after the replay:');
-  failures.push(...(await checkBooks(log, dbs.serviceUrl, fx, events)));
-  failures.push(...(await negativeControl(log, dbs.serviceUrl, fx, events)));
+  failures.push(...(await checkBooks(log, dbs.serviceUrl, fx, events, plan)));
+  failures.push(...(await negativeControl(log, dbs.serviceUrl, fx, events, plan)));
 
   const seconds = (performance.now() - t0) / 1000;
   const summary = [
     '',
     `Crash test — seed ${seed}, PostgreSQL ${dbs.serverVersion} (${dbs.source})`,
-    `  events:   ${events.length} (${charged} charged, ${events.length - charged} skipped) over ${fx.accounts.length} accounts / ${fx.tokens.length} tokens; ` +
+    `  events:   ${events.length} (${charged} charged, ${events.length - charged} skipped; ${abandoned.size} more abandoned) over ${fx.accounts.length} accounts / ${fx.tokens.length} tokens; ` +
       `${inBatches / CFG.batchSize} batches of ${CFG.batchSize}, ${events.length - inBatches} singles; concurrency ${CFG.concurrency}`,
     `  kills:    ${kills.length} SIGKILLs (planned ${CFG.kills}) at ${kills.map((k) => `${k.atPct.toFixed(0)}% (${k.inFlight} in flight, down ${Math.round(k.downMs)} ms)`).join(', ')}`,
     `  retries:  ${s.retries} (${s.networkErrors} connection errors, ${s.down} while the service was down, ${s.http5xx} HTTP 5xx, ${s.http409} HTTP 409)`,
+    `  holds:    ${holdFigures(hg.stats)}`,
+    `  re-auth:  ${reauth.settled}/${reauth.asked} finished requests authorized again answered request_settled`,
     `  answers:  ${notAnswered} events committed by an attempt whose answer was lost (the retry got "duplicate"); ` +
       `replay of the whole stream: ${replayDup}/${events.length} "duplicate"`,
     `  duration: stream ${streamSeconds.toFixed(1)} s, total ${seconds.toFixed(1)} s`,
     failures.length === 0
-      ? '  PASSED: every event charged exactly once; every balance = its ledger sum; reconcile ok'
+      ? '  PASSED: every event charged exactly once; every balance = its ledger sum; held = Σ active holds; reconcile ok'
       : `  FAILED (${failures.length}):\n${failures.map((f) => `    - ${f}`).join('\n')}`,
   ];
   process.stdout.write(summary.join('\n') + '\n');
   return failures.length === 0;
 });
+
+/**
+ * Authorizes every finished request again (each delivered one, and each abandoned one that
+ * was held, then released) through a fresh gateway: each must answer request_settled, and
+ * hold nothing (the books check after the replay would find a new hold).
+ */
+async function reauthorizeFinished(
+  slot: ServiceSlot,
+  again: HoldGateway,
+  holds: PlannedHold[],
+  first: HoldGateway,
+): Promise<{ asked: number; settled: number; failures: string[] }> {
+  const finished = holds.filter((h) => !h.abandoned || first.allowed.has(h.requestId));
+  const answers = await mapLimit(finished, 16, (h) => again.authorize(slot, h));
+  const settled = answers.filter((a) => a?.allowed === false && a.reason === 'request_settled');
+  return { asked: finished.length, settled: settled.length, failures: again.failures };
+}

@@ -2,9 +2,10 @@
  * Shared pieces of the fault suite (npm run test:crash, test:instances, soak): a harness with
  * cleanup on every exit path, a service "slot" that can be SIGKILLed and restarted, the
  * account set-up through the API, an event planner that prices every event independently of
- * the service (from the contract's seeded prices and group ratios, exact in decimal), a
- * gateway simulator that resends until it gets a definitive answer, and the books check by
- * direct SQL followed by `reconcile-cli`.
+ * the service (from the contract's seeded prices and group ratios, exact in decimal) with the
+ * hold each request's authorize must get, a gateway simulator that authorizes, delivers and
+ * releases, resending until it gets a definitive answer, and the books check by direct SQL
+ * (ledger, balances, spend and holds) followed by `reconcile-cli`.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -480,16 +481,126 @@ export function planEvent(r: Rng, requestId: string, fx: Fixture, token: number)
   };
 }
 
+// ---- holds, planned from the contract -----------------------------------------------------------
+
+/** gpt-image-2's reference prices per image (USD) by size and quality, from the contract. */
+const REFERENCE_PRICE: Record<string, Record<string, Dec>> = {
+  '1024x1024': { low: new Dec('0.006'), medium: new Dec('0.053'), high: new Dec('0.211') },
+  '1024x1536': { low: new Dec('0.005'), medium: new Dec('0.041'), high: new Dec('0.165') },
+  '1536x1024': { low: new Dec('0.005'), medium: new Dec('0.041'), high: new Dec('0.165') },
+};
+/** gpt-image-2's seeded holdAmount: per image, when a request names no priced size/quality. */
+const SEEDED_HOLD_AMOUNT = new Dec('0.25');
+
+export interface PlannedHold {
+  requestId: string;
+  token: number;
+  account: number;
+  /** The authorize body (with the token's key), sent verbatim on every attempt. */
+  json: string;
+  /** The request as failures name it (model, n, size/quality), without the key. */
+  what: string;
+  /** Likely price × group ratio, rounded up at scale 10: what authorize must hold. */
+  amount: Dec;
+  /** Abandoned work: the gateway releases the hold and never sends a usage event. */
+  abandoned: boolean;
+}
+
+interface AuthorizeBody {
+  key: string;
+  model: string;
+  requestId: string;
+  n?: number;
+  size?: string;
+  quality?: string;
+}
+
+/**
+ * The authorize the gateway sends before the event's request, with n, size and quality that
+ * fit the event (gpt-image-2 names its size and quality four times in five, else it is held
+ * at the seeded holdAmount; gpt-image-2-vip asks for the images it got, at least one), and
+ * the hold it must get: per_request 0.03, per_image 0.03 × n, tokens the reference price
+ * (or holdAmount) × n, times the group ratio.
+ */
+export function planHold(r: Rng, e: PlannedEvent, fx: Fixture, abandoned: boolean): PlannedHold {
+  const ev = JSON.parse(e.json) as EventBody;
+  const tok = fx.tokens[e.token];
+  const b: AuthorizeBody = { key: tok.key, model: ev.model, requestId: e.requestId };
+  let price: Dec;
+  if (ev.model === 'gpt-image-2') {
+    b.n = r.chance(0.8) ? 1 : 2;
+    if (ev.size && ev.quality && r.chance(0.8)) {
+      b.size = ev.size;
+      b.quality = ev.quality;
+    }
+    const ref = b.size && b.quality ? REFERENCE_PRICE[b.size]?.[b.quality] : undefined;
+    price = (ref ?? SEEDED_HOLD_AMOUNT).times(b.n);
+  } else if (ev.model === 'gpt-image-2-vip') {
+    b.n = Math.max(1, ev.images ?? 1);
+    price = PRICE.perImage.times(b.n);
+  } else {
+    if (r.chance(0.5)) b.n = 1;
+    price = PRICE.perRequest;
+  }
+  return {
+    requestId: e.requestId,
+    token: e.token,
+    account: e.account,
+    json: JSON.stringify(b),
+    what: `${b.model} n=${b.n ?? '-'} ${b.size ?? '-'}/${b.quality ?? '-'}`,
+    amount: price.times(tok.ratio).toDecimalPlaces(10, Decimal.ROUND_UP),
+    abandoned,
+  };
+}
+
+/** A hold planned for every request; those in `abandoned` are released, never delivered. */
+export function planHolds(
+  r: Rng,
+  planned: readonly PlannedEvent[],
+  fx: Fixture,
+  abandoned: ReadonlySet<string>,
+): Map<string, PlannedHold> {
+  return new Map(planned.map((e) => [e.requestId, planHold(r, e, fx, abandoned.has(e.requestId))]));
+}
+
+/**
+ * Accounts whose opening credit covers every charge and every hold planned on them at once:
+ * there balance − held − hold stays ≥ 0 in any order, so authorize may never refuse them.
+ */
+export function accountsNeverShort(
+  fx: Fixture,
+  events: readonly PlannedEvent[],
+  holds: Iterable<PlannedHold>,
+): Set<number> {
+  const need = fx.accounts.map(() => ZERO);
+  for (const e of events) need[e.account] = need[e.account].plus(e.charge);
+  for (const h of holds) need[h.account] = need[h.account].plus(h.amount);
+  return new Set(fx.accounts.flatMap((a, i) => (a.credit.gte(need[i]) ? [i] : [])));
+}
+
 // ---- the gateway simulator ----------------------------------------------------------------------
 
-export interface GatewayStats {
-  deliveries: number;
+/** How a resender's attempts went (usage deliveries, authorizes, releases). */
+export interface RetryStats {
   attempts: number;
   retries: number;
   networkErrors: number;
   down: number;
   http5xx: number;
   http409: number;
+}
+
+const noRetries = (): RetryStats => ({
+  attempts: 0,
+  retries: 0,
+  networkErrors: 0,
+  down: 0,
+  http5xx: 0,
+  http409: 0,
+});
+
+export interface GatewayStats extends RetryStats {
+  deliveries: number;
   /** Answers "duplicate" (an earlier delivery or attempt had already recorded the event). */
   duplicateAnswers: number;
   /** Events whose answer was "duplicate" after an attempt of the same delivery failed. */
@@ -514,58 +625,58 @@ interface BatchAnswer {
   }[];
 }
 
+interface RetryOptions {
+  giveUpMs: number;
+  max409: number;
+}
+
+/** A definitive answer, and whether an earlier attempt of the same call failed. */
+interface Definitive {
+  res: HttpResponse;
+  failedBefore: boolean;
+}
+
 /**
- * Sends each delivery until it gets a definitive answer, as the gateway does: a 2xx, or a 4xx
- * other than 409. Connection errors, timeouts, a down service, 5xx and 409 are retried after
- * a short backoff. Every answer is checked against the planned outcome and charge.
+ * The gateway's resend policy: POST until a definitive answer, a 2xx or a 4xx other than 409.
+ * Connection errors, timeouts, a down service, 5xx and 409 are retried after a short backoff.
  */
-export class Gateway {
-  readonly stats: GatewayStats = {
-    deliveries: 0,
-    attempts: 0,
-    retries: 0,
-    networkErrors: 0,
-    down: 0,
-    http5xx: 0,
-    http409: 0,
-    duplicateAnswers: 0,
-    recoveredAfterFailure: 0,
-  };
+abstract class Resender<S extends RetryStats> {
   readonly failures: string[] = [];
   readonly samples: string[] = [];
-  /** Per request id: answers that recorded it anew (must never exceed 1). */
-  readonly newAnswers = new Map<string, number>();
-  /** Per target: events it recorded anew (answered charged/skipped, not duplicate). */
-  readonly newByTarget = new Map<string, number>();
   private readonly auth: string;
 
-  constructor(
+  protected constructor(
     gatewayKey: string,
-    private readonly o: { giveUpMs: number; max409: number } = { giveUpMs: 180_000, max409: 20 },
+    readonly stats: S,
+    private readonly retry: RetryOptions,
   ) {
     this.auth = `Bearer ${gatewayKey}`;
   }
 
-  private fail(m: string): void {
+  protected fail(m: string): void {
     if (this.failures.length < 50) this.failures.push(m);
     else if (this.failures.length === 50) this.failures.push('… more failures not shown');
   }
 
-  private sample(m: string): void {
+  protected sample(m: string): void {
     if (this.samples.length < 10) this.samples.push(m.slice(0, 300));
   }
 
-  /** One delivery of `events` (a batch when asked, else exactly one event) to `target`. */
-  async deliver(target: Target, events: PlannedEvent[], asBatch: boolean): Promise<void> {
-    if (!asBatch && events.length !== 1) throw new Error('a single delivery has one event');
-    this.stats.deliveries++;
-    const path = asBatch ? '/v1/usage-events/batch' : '/v1/usage-events';
-    const body = asBatch ? `{"events":[${events.map((e) => e.json).join(',')}]}` : events[0].json;
-    const headers: OutgoingHttpHeaders = {
-      authorization: this.auth,
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(body),
-    };
+  /** null when it gave up (a failure is recorded); `label` names the call in messages. */
+  protected async post(
+    target: Target,
+    path: string,
+    body: string | undefined,
+    label: string,
+  ): Promise<Definitive | null> {
+    const headers: OutgoingHttpHeaders =
+      body === undefined
+        ? { authorization: this.auth }
+        : {
+            authorization: this.auth,
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+          };
     const started = Date.now();
     let failedBefore = false;
     let conflicts = 0;
@@ -574,9 +685,9 @@ export class Gateway {
         this.stats.retries++;
         await sleep(Math.min(500, 10 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random()));
       }
-      if (Date.now() - started > this.o.giveUpMs) {
-        this.fail(`${target.name}: gave up on ${events[0].requestId}… after ${this.o.giveUpMs} ms`);
-        return;
+      if (Date.now() - started > this.retry.giveUpMs) {
+        this.fail(`${target.name}: gave up on ${label}… after ${this.retry.giveUpMs} ms`);
+        return null;
       }
       const client = target.client();
       if (!client) {
@@ -602,22 +713,52 @@ export class Gateway {
       }
       if (res.status === 409) {
         this.stats.http409++;
-        this.sample(`HTTP 409 (${target.name}) for ${events[0].requestId}: ${res.body}`);
-        if (++conflicts >= this.o.max409) {
-          this.fail(`${events[0].requestId}: 409 ${conflicts} times: ${res.body.slice(0, 200)}`);
-          return;
+        this.sample(`HTTP 409 (${target.name}) for ${label}: ${res.body}`);
+        if (++conflicts >= this.retry.max409) {
+          this.fail(`${label}: 409 ${conflicts} times: ${res.body.slice(0, 200)}`);
+          return null;
         }
         failedBefore = true;
         continue;
       }
-      if (res.status < 200 || res.status >= 300) {
-        this.fail(`${target.name} ${path} → ${res.status}: ${res.body.slice(0, 300)}`);
-        return;
-      }
-      if (asBatch) this.checkBatch(target, events, res, failedBefore);
-      else this.checkSingle(target, events[0], res, failedBefore);
+      return { res, failedBefore };
+    }
+  }
+}
+
+/**
+ * Sends each delivery of usage events until it gets a definitive answer (see Resender), as
+ * the gateway does. Every answer is checked against the planned outcome and charge.
+ */
+export class Gateway extends Resender<GatewayStats> {
+  /** Per request id: answers that recorded it anew (must never exceed 1). */
+  readonly newAnswers = new Map<string, number>();
+  /** Per target: events it recorded anew (answered charged/skipped, not duplicate). */
+  readonly newByTarget = new Map<string, number>();
+
+  constructor(gatewayKey: string, o: RetryOptions = { giveUpMs: 180_000, max409: 20 }) {
+    super(
+      gatewayKey,
+      { deliveries: 0, ...noRetries(), duplicateAnswers: 0, recoveredAfterFailure: 0 },
+      o,
+    );
+  }
+
+  /** One delivery of `events` (a batch when asked, else exactly one event) to `target`. */
+  async deliver(target: Target, events: PlannedEvent[], asBatch: boolean): Promise<void> {
+    if (!asBatch && events.length !== 1) throw new Error('a single delivery has one event');
+    this.stats.deliveries++;
+    const path = asBatch ? '/v1/usage-events/batch' : '/v1/usage-events';
+    const body = asBatch ? `{"events":[${events.map((e) => e.json).join(',')}]}` : events[0].json;
+    const answer = await this.post(target, path, body, events[0].requestId);
+    if (!answer) return;
+    const { res, failedBefore } = answer;
+    if (res.status < 200 || res.status >= 300) {
+      this.fail(`${target.name} ${path} → ${res.status}: ${res.body.slice(0, 300)}`);
       return;
     }
+    if (asBatch) this.checkBatch(target, events, res, failedBefore);
+    else this.checkSingle(target, events[0], res, failedBefore);
   }
 
   private answered(
@@ -716,6 +857,241 @@ export class Gateway {
   }
 }
 
+// ---- the gateway's authorizes and releases --------------------------------------------------------
+
+export interface HoldStats extends RetryStats {
+  authorizes: number;
+  /** allowed: true, with the planned hold (placed now, or the same one again). */
+  allowed: number;
+  /** Of those, answered after an attempt of the same call failed (its answer lost). */
+  allowedAfterFailure: number;
+  insufficientBalance: number;
+  requestSettled: number;
+  /** request_settled on the call's first attempt, before anything could have closed it. */
+  requestSettledFirstTry: number;
+  releases: number;
+  /** 200 { status: "released" }. */
+  released: number;
+  /** 404: nothing was held (its authorize had been refused). */
+  releaseUnknown: number;
+}
+
+export interface AuthorizeAnswer {
+  allowed: boolean;
+  reason?: string;
+  tokenId?: string;
+  accountId?: string;
+  group?: string;
+  ratio?: string;
+  balance?: string;
+  available?: string;
+  hold?: { requestId: string; amount: string; expiresAt: string } | null;
+}
+
+/** What the books check needs to know of the holds: the plan and what authorize answered. */
+export interface HoldPlan {
+  holds: readonly PlannedHold[];
+  /** Request ids some authorize answered allowed: each must have a holds row. */
+  allowed: ReadonlySet<string>;
+  /** Request ids that may hold money though no answer showed a hold: see HoldGateway. */
+  uncertain: ReadonlySet<string>;
+}
+
+const refused = (a: AuthorizeAnswer | null): boolean =>
+  a !== null && !a.allowed && a.reason === 'insufficient_balance';
+
+/**
+ * The gateway's `authorize` before each request and `release` of abandoned work, each resent
+ * until definitive (see Resender). An allowed answer must carry the planned hold on the right
+ * token, account, group and ratio, the same hold on every answer for a request id; a refusal
+ * may only be insufficient_balance (never on an account whose credit covers everything
+ * planned on it) or request_settled.
+ */
+export class HoldGateway extends Resender<HoldStats> {
+  /** Request ids some authorize answered allowed: true. */
+  readonly allowed = new Set<string>();
+  /**
+   * Request ids whose hold may exist without an allowed answer: an attempt's answer was lost
+   * before a refusal, or the answer was request_settled.
+   */
+  readonly uncertain = new Set<string>();
+  /** The expiry of the hold each allowed answer showed: one hold per request id. */
+  private readonly expiresAt = new Map<string, string>();
+
+  constructor(
+    gatewayKey: string,
+    private readonly fx: Fixture,
+    private readonly neverShort: ReadonlySet<number>,
+    o: RetryOptions = { giveUpMs: 180_000, max409: 20 },
+  ) {
+    super(
+      gatewayKey,
+      {
+        authorizes: 0,
+        ...noRetries(),
+        allowed: 0,
+        allowedAfterFailure: 0,
+        insufficientBalance: 0,
+        requestSettled: 0,
+        requestSettledFirstTry: 0,
+        releases: 0,
+        released: 0,
+        releaseUnknown: 0,
+      },
+      o,
+    );
+  }
+
+  plan(holds: readonly PlannedHold[]): HoldPlan {
+    return { holds, allowed: this.allowed, uncertain: this.uncertain };
+  }
+
+  /** Authorizes `h` on `target`; the checked answer, or null when there was none. */
+  async authorize(target: Target, h: PlannedHold): Promise<AuthorizeAnswer | null> {
+    this.stats.authorizes++;
+    const answer = await this.post(target, '/v1/gateway/authorize', h.json, h.requestId);
+    if (!answer) {
+      this.uncertain.add(h.requestId);
+      return null;
+    }
+    const { res, failedBefore } = answer;
+    let a: AuthorizeAnswer;
+    try {
+      if (res.status !== 200) throw new Error('not 200');
+      a = JSON.parse(res.body) as AuthorizeAnswer;
+    } catch {
+      this.fail(
+        `authorize@${target.name} ${h.requestId} → ${res.status}: ${res.body.slice(0, 200)}`,
+      );
+      this.uncertain.add(h.requestId);
+      return null;
+    }
+    if (a.allowed) this.checkAllowed(target, h, a, failedBefore);
+    else this.checkRefused(target, h, a, failedBefore);
+    return a;
+  }
+
+  private checkAllowed(
+    target: Target,
+    h: PlannedHold,
+    a: AuthorizeAnswer,
+    failedBefore: boolean,
+  ): void {
+    const where = `authorize@${target.name} ${h.requestId} (${h.what})`;
+    const tok = this.fx.tokens[h.token];
+    this.stats.allowed++;
+    if (failedBefore) this.stats.allowedAfterFailure++;
+    this.allowed.add(h.requestId);
+    if (a.tokenId !== tok.id || a.accountId !== this.fx.accounts[h.account].id)
+      this.fail(`${where}: answered token ${a.tokenId} / account ${a.accountId}`);
+    if (a.group !== tok.group || a.ratio === undefined || !new Dec(a.ratio).eq(tok.ratio))
+      this.fail(`${where}: group ${a.group} ratio ${a.ratio}, expected ${tok.group}`);
+    const hold = a.hold;
+    if (!hold || hold.requestId !== h.requestId) {
+      this.fail(`${where}: allowed with hold ${JSON.stringify(hold)}`);
+      return;
+    }
+    if (!new Dec(hold.amount).eq(h.amount))
+      this.fail(`${where}: holds ${hold.amount}, expected ${h.amount.toFixed()}`);
+    const first = this.expiresAt.get(h.requestId);
+    if (first !== undefined && first !== hold.expiresAt)
+      this.fail(`${where}: a second hold, expiring ${hold.expiresAt} (the first ${first})`);
+    this.expiresAt.set(h.requestId, hold.expiresAt);
+    // available = balance − held, and held includes this hold.
+    if (
+      a.balance === undefined ||
+      a.available === undefined ||
+      new Dec(a.available).gt(new Dec(a.balance).minus(hold.amount))
+    )
+      this.fail(`${where}: available ${a.available} > balance ${a.balance} − ${hold.amount}`);
+  }
+
+  private checkRefused(
+    target: Target,
+    h: PlannedHold,
+    a: AuthorizeAnswer,
+    failedBefore: boolean,
+  ): void {
+    const where = `authorize@${target.name} ${h.requestId} (${h.what})`;
+    if (failedBefore || a.reason === 'request_settled') this.uncertain.add(h.requestId);
+    if (a.reason === 'insufficient_balance') {
+      this.stats.insufficientBalance++;
+      if (this.neverShort.has(h.account))
+        this.fail(
+          `${where}: insufficient_balance on account #${h.account}, whose credit covers every charge and hold planned on it`,
+        );
+    } else if (a.reason === 'request_settled') {
+      this.stats.requestSettled++;
+      if (!failedBefore) this.stats.requestSettledFirstTry++;
+    } else {
+      this.fail(`${where}: refused with ${a.reason}`);
+    }
+  }
+
+  /**
+   * Releases an abandoned request's hold: 200 "released" (idempotent), or 404 only when its
+   * own authorize (`answer`) was refused for insufficient balance and so may hold nothing.
+   */
+  async release(target: Target, h: PlannedHold, answer: AuthorizeAnswer | null): Promise<void> {
+    this.stats.releases++;
+    const path = `/v1/gateway/holds/${encodeURIComponent(h.requestId)}/release`;
+    const got = await this.post(target, path, undefined, `release ${h.requestId}`);
+    if (!got) return;
+    const { res } = got;
+    const where = `release@${target.name} ${h.requestId}`;
+    if (res.status === 404 && refused(answer)) {
+      this.stats.releaseUnknown++;
+      return;
+    }
+    let status: string | undefined;
+    try {
+      status = (JSON.parse(res.body) as { status?: string }).status;
+    } catch {
+      status = undefined;
+    }
+    if (res.status !== 200 || status !== 'released')
+      this.fail(
+        `${where} → ${res.status}: ${res.body.slice(0, 200)} (authorize: ${JSON.stringify(answer)})`,
+      );
+    else this.stats.released++;
+  }
+}
+
+/** The figures of a run's authorizes and releases, for its log and summary. */
+export function holdFigures(s: HoldStats): string {
+  return (
+    `${s.authorizes} authorizes: ${s.allowed} allowed (${s.allowedAfterFailure} after a lost answer), ` +
+    `${s.insufficientBalance} insufficient_balance, ${s.requestSettled} request_settled (${s.requestSettledFirstTry} on a first try); ` +
+    `${s.releases} releases: ${s.released} released, ${s.releaseUnknown} 404 (nothing held); ` +
+    `${s.retries} retries (${s.networkErrors} connection errors, ${s.down} while down, ${s.http5xx} HTTP 5xx)`
+  );
+}
+
+/** One piece of the gateway's work on one instance. */
+export interface GatewayJob {
+  /** Authorized first, each of them; the abandoned ones are released at the end. */
+  holds: PlannedHold[];
+  /** Delivered after the authorizes (none for abandoned work). */
+  events: PlannedEvent[];
+  batch: boolean;
+}
+
+/**
+ * What the gateway does for `job` on `target`: authorize every request (8 at a time), then
+ * deliver the usage events (a batch when asked), then release the abandoned requests.
+ */
+export async function authorizeAndDeliver(
+  target: Target,
+  gw: Gateway,
+  hg: HoldGateway,
+  job: GatewayJob,
+): Promise<void> {
+  const answers = await mapLimit(job.holds, 8, (h) => hg.authorize(target, h));
+  if (job.events.length > 0) await gw.deliver(target, job.events, job.batch);
+  for (const [i, h] of job.holds.entries())
+    if (h.abandoned) await hg.release(target, h, answers[i]);
+}
+
 // ---- the books, by direct SQL --------------------------------------------------------------------
 
 export interface BooksReport {
@@ -728,12 +1104,14 @@ export interface BooksReport {
  * one usage_events row per request id sent (and none other) with the planned outcome and
  * charge; one usage ledger entry of −charge per charged event and none for skipped ones;
  * per account, balance = opening credit − Σ charges = Σ ledger amounts, the opening credit
- * booked once, the daily roll-ups agreeing; per token, spent = Σ its charges.
+ * booked once, the daily roll-ups agreeing; per token, spent = Σ its charges. Then the holds
+ * (verifyHolds): held sums, closed holds, and each row against `plan` when given.
  */
 export async function verifyBooks(
   url: string,
   fx: Fixture,
   events: PlannedEvent[],
+  plan?: HoldPlan,
 ): Promise<BooksReport> {
   const failures: string[] = [];
   const fail = (m: string): void => {
@@ -901,6 +1279,8 @@ export async function verifyBooks(
         fail(`token ${s.id}: spent ${s.spent}, expected ${expectSpent[t].toFixed()}`);
     }
 
+    const holdLines = await verifyHolds(q, fail, fx, plan);
+
     const total = expectCharge.reduce((x, y) => x.plus(y), ZERO);
     return {
       failures,
@@ -909,11 +1289,130 @@ export async function verifyBooks(
         `ledger: ${entries.length} usage entries for ${chargedEvents} charged events; ${events.length - chargedEvents} skipped`,
         `balances: ${checkedAccounts} accounts = opening credit − Σ charges = Σ ledger (total charged ${total.toFixed()} USD; ${negative} account(s) below zero)`,
         `roll-ups and token spend checked for every account and token`,
+        ...holdLines,
       ],
     };
   } finally {
     await pool.end();
   }
+}
+
+// ---- the holds, by direct SQL --------------------------------------------------------------------
+
+type Query = <T extends object>(sql: string) => Promise<T[]>;
+type Fail = (m: string) => void;
+
+/** accounts.held and api_tokens.held each = Σ amount of the holds with status 'active'. */
+async function checkHeldSums(q: Query, fail: Fail): Promise<string> {
+  const sums = await q<{ kind: string; id: string; held: string; active: string }>(
+    `SELECT 'account' AS kind, a.id::text, a.held::text,
+            (SELECT COALESCE(SUM(amount), 0)::text FROM holds h WHERE h.account_id = a.id AND h.status = 'active') AS active
+       FROM accounts a
+     UNION ALL
+     SELECT 'token', t.id::text, t.held::text,
+            (SELECT COALESCE(SUM(amount), 0)::text FROM holds h WHERE h.token_id = t.id AND h.status = 'active')
+       FROM api_tokens t`,
+  );
+  let heldNow = ZERO;
+  for (const s of sums) {
+    if (!new Dec(s.held).eq(new Dec(s.active)))
+      fail(`${s.kind} ${s.id}: held ${s.held} ≠ Σ active holds ${s.active}`);
+    if (s.kind === 'account') heldNow = heldNow.plus(s.held);
+  }
+  const accounts = sums.filter((s) => s.kind === 'account').length;
+  return `held: ${accounts} accounts and ${sums.length - accounts} tokens = Σ their active holds (${heldNow.toFixed()} USD held now)`;
+}
+
+/** No charged request still holds money; no released (abandoned) request has a usage event. */
+async function checkClosedHolds(q: Query, fail: Fail): Promise<string> {
+  const bad = await q<{ request_id: string; status: string; outcome: string }>(
+    `SELECT h.request_id, h.status, u.outcome FROM holds h JOIN usage_events u ON u.request_id = h.request_id
+      WHERE (h.status = 'active' AND u.outcome = 'charged' AND u.token_id = h.token_id)
+         OR h.status = 'released'`,
+  );
+  for (const b of bad)
+    fail(
+      b.status === 'active'
+        ? `${b.request_id}: charged, yet its hold is still active`
+        : `${b.request_id}: released as abandoned, yet it has a usage event (${b.outcome})`,
+    );
+  const stillHeld = bad.filter((b) => b.status === 'active').length;
+  return `closed holds: ${stillHeld} charged requests still holding money, ${bad.length - stillHeld} released requests with a usage event (both must be 0)`;
+}
+
+/** Counts of holds rows by status, e.g. "settled 580, released 12". */
+async function countHolds(q: Query): Promise<string> {
+  const rows = await q<{ status: string; n: string }>(
+    `SELECT status, COUNT(*)::text AS n FROM holds GROUP BY status ORDER BY status`,
+  );
+  const total = rows.reduce((n, r) => n + Number(r.n), 0);
+  return `holds: ${total} rows (${rows.map((r) => `${r.status} ${r.n}`).join(', ') || 'none'})`;
+}
+
+/**
+ * Each holds row against the plan: a request the gateway authorized, on its token and
+ * account, with the planned amount, settled by its usage event or released when abandoned.
+ * A hold for every allowed answer; none where every answer refused and none was lost.
+ */
+async function checkPlannedHolds(
+  q: Query,
+  fail: Fail,
+  fx: Fixture,
+  plan: HoldPlan,
+): Promise<string> {
+  const rows = await q<{
+    request_id: string;
+    account_id: string;
+    token_id: string;
+    amount: string;
+    status: string;
+  }>(`SELECT request_id, account_id::text, token_id::text, amount::text, status FROM holds`);
+  const planned = new Map(plan.holds.map((h) => [h.requestId, h]));
+  const stored = new Set<string>();
+  for (const r of rows) {
+    const h = planned.get(r.request_id);
+    if (!h) {
+      fail(`holds has ${r.request_id}, which was never planned`);
+      continue;
+    }
+    stored.add(r.request_id);
+    if (r.account_id !== fx.accounts[h.account].id || r.token_id !== fx.tokens[h.token].id)
+      fail(`hold ${r.request_id}: on account ${r.account_id} / token ${r.token_id}`);
+    if (!new Dec(r.amount).eq(h.amount))
+      fail(`hold ${r.request_id} (${h.what}): amount ${r.amount}, expected ${h.amount.toFixed()}`);
+    const want = h.abandoned ? 'released' : 'settled';
+    if (r.status !== want) fail(`hold ${r.request_id}: ${r.status}, expected ${want}`);
+  }
+  let missing = 0;
+  for (const h of plan.holds) {
+    if (plan.allowed.has(h.requestId) && !stored.has(h.requestId)) {
+      missing++;
+      fail(`authorize allowed ${h.requestId}, but there is no holds row`);
+    } else if (
+      !plan.allowed.has(h.requestId) &&
+      !plan.uncertain.has(h.requestId) &&
+      stored.has(h.requestId)
+    )
+      fail(`hold ${h.requestId} exists, though no authorize was allowed`);
+  }
+  const abandoned = plan.holds.filter((h) => h.abandoned).length;
+  return `planned holds: ${plan.allowed.size} allowed of ${plan.holds.length} planned (${abandoned} abandoned), ${stored.size} stored, ${missing} missing`;
+}
+
+/** Every hold check; the plan-based one only when a plan is given. */
+async function verifyHolds(
+  q: Query,
+  fail: Fail,
+  fx: Fixture,
+  plan: HoldPlan | undefined,
+): Promise<string[]> {
+  const lines = [
+    await countHolds(q),
+    await checkHeldSums(q, fail),
+    await checkClosedHolds(q, fail),
+  ];
+  if (plan) lines.push(await checkPlannedHolds(q, fail, fx, plan));
+  return lines;
 }
 
 /** Runs `node dist/src/ledger/reconcile-cli.js` on the database, as `npm run reconcile` does. */
@@ -942,8 +1441,9 @@ export async function checkBooks(
   url: string,
   fx: Fixture,
   events: PlannedEvent[],
+  plan?: HoldPlan,
 ): Promise<string[]> {
-  const books = await verifyBooks(url, fx, events);
+  const books = await verifyBooks(url, fx, events, plan);
   for (const l of books.lines) log(`  ${l}`);
   for (const f of books.failures) log(`  BOOKS: ${f}`);
   const rec = await runReconcile(url);
@@ -956,36 +1456,61 @@ export async function checkBooks(
 }
 
 /**
- * Proves the final check is not vacuous: nudges one account's balance by 1e-10 behind the
- * ledger's back, requires both the books check and `reconcile-cli` (exit 1, naming the
- * account) to catch it, then puts the balance back.
+ * Proves the final checks are not vacuous: one account's balance nudged behind the ledger's
+ * back, then another's held behind its holds' back (see nudgeControl).
  */
 export async function negativeControl(
   log: (m: string) => void,
   url: string,
   fx: Fixture,
   events: PlannedEvent[],
+  plan?: HoldPlan,
 ): Promise<string[]> {
-  const victim = fx.accounts[fx.accounts.length - 1].id;
+  const last = fx.accounts[fx.accounts.length - 1].id;
+  return [
+    ...(await nudgeControl(log, url, fx, events, plan, 'balance', last)),
+    ...(await nudgeControl(log, url, fx, events, plan, 'held', fx.accounts[0].id)),
+  ];
+}
+
+/**
+ * Nudges `column` of account `victim` by 1e-10, requires both the books check and
+ * `reconcile-cli` (exit 1, naming the account) to catch it, then puts the value back.
+ */
+async function nudgeControl(
+  log: (m: string) => void,
+  url: string,
+  fx: Fixture,
+  events: PlannedEvent[],
+  plan: HoldPlan | undefined,
+  column: 'balance' | 'held',
+  victim: string,
+): Promise<string[]> {
   const problems: string[] = [];
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    await c.query(`UPDATE accounts SET balance = balance + 0.0000000001 WHERE id = $1`, [victim]);
-    const books = await verifyBooks(url, fx, events);
-    if (!books.failures.some((f) => f.includes(victim)))
-      problems.push(`negative control: the books check missed a balance off by 1e-10 on ${victim}`);
+    await c.query(`UPDATE accounts SET ${column} = ${column} + 0.0000000001 WHERE id = $1`, [
+      victim,
+    ]);
+    const books = await verifyBooks(url, fx, events, plan);
+    if (!books.failures.some((f) => f.includes(victim) && f.includes(column)))
+      problems.push(
+        `negative control: the books check missed a ${column} off by 1e-10 on ${victim}`,
+      );
     const rec = await runReconcile(url);
     if (rec.code !== 1 || !rec.output.includes(victim))
       problems.push(
         `negative control: reconcile exited ${rec.code} without naming ${victim}: ${rec.output.slice(0, 300)}`,
       );
     log(
-      `negative control: balance of ${victim} nudged by 1e-10 → books check ${books.failures.length} failure(s), ` +
+      `negative control: ${column} of ${victim} nudged by 1e-10 → books check ${books.failures.length} failure(s), ` +
         `reconcile exit ${rec.code} (${rec.output.split('\n')[0]}); ${problems.length ? 'NOT CAUGHT' : 'caught'}; restored`,
     );
   } finally {
-    await c.query(`UPDATE accounts SET balance = balance - 0.0000000001 WHERE id = $1`, [victim]);
+    await c.query(`UPDATE accounts SET ${column} = ${column} - 0.0000000001 WHERE id = $1`, [
+      victim,
+    ]);
     await c.end();
   }
   return problems;

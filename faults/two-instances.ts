@@ -9,6 +9,12 @@
  *    same batch, or in a batch on one and single on the other), some go twice to the same
  *    one. Every event must be recorded anew by exactly one answer and charged exactly once;
  *    the books are checked by direct SQL and then by `reconcile-cli`.
+ *    Each delivery authorizes its requests first (almost all of them) on its instance, so a
+ *    request sent to both is authorized on both at once: each answer is the one same hold, or
+ *    request_settled once the other's event settled it. A few single requests are abandoned
+ *    (authorized, then released, some on both instances at once). The books check also
+ *    requires held = Σ active holds, every stored hold as planned, no charged request holding
+ *    money and no released request with usage.
  *
  * Env: DATABASE_URL (unset: embedded PostgreSQL), TWO_EVENTS (3000), TWO_ACCOUNTS (20),
  * TWO_CONCURRENCY (32), TWO_RACE_ROUNDS (3), TWO_SEED.
@@ -17,25 +23,30 @@ import pg from 'pg';
 import { prepareDatabases, withClient, withDatabase } from '../bench/lib/db.js';
 import { MIGRATIONS } from '../src/database/data-source.js';
 import {
+  accountsNeverShort,
+  authorizeAndDeliver,
   checkBooks,
   negativeControl,
   envInt,
   errText,
   Gateway,
+  holdFigures,
+  HoldGateway,
   newKeys,
   planEvent,
+  planHolds,
   rng,
   runMain,
   seedFrom,
   ServiceSlot,
   setupAccounts,
+  type GatewayJob,
   type PlannedEvent,
+  type PlannedHold,
 } from './lib.js';
 
-interface Delivery {
+interface Delivery extends GatewayJob {
   to: ServiceSlot;
-  events: PlannedEvent[];
-  batch: boolean;
 }
 
 /** Migrations ran once and every seed exactly once. */
@@ -87,6 +98,10 @@ runMain('two-instances', 900, async (h) => {
     batchShare: 1 / 3,
     bothShare: 0.2,
     sameTwiceShare: 0.05,
+    /** Requests authorized before each of their deliveries (the rest go without a hold). */
+    authorizeShare: 0.95,
+    /** Single requests abandoned: authorized, then released instead of delivered. */
+    abandonShare: 0.04,
   };
   log(`seed ${seed} (TWO_SEED=${seed} replays this stream): ${JSON.stringify(CFG)}`);
   const t0 = performance.now();
@@ -171,31 +186,62 @@ runMain('two-instances', 900, async (h) => {
   );
 
   const runTag = `t${seed.toString(36)}${Date.now().toString(36)}`;
-  const events = Array.from({ length: CFG.events }, (_, i) =>
+  const planned = Array.from({ length: CFG.events }, (_, i) =>
     planEvent(r, `${runTag}-${i}`, fx, r.int(0, fx.tokens.length - 1)),
   );
+  const inBatches = Math.floor((CFG.events * CFG.batchShare) / CFG.batchSize) * CFG.batchSize;
+  const abandoned = new Set(
+    planned
+      .slice(inBatches)
+      .filter(() => r.chance(CFG.abandonShare))
+      .map((e) => e.requestId),
+  );
+  const holdOf = planHolds(r, planned, fx, abandoned);
+  const holds = [...holdOf.values()];
+  const events = planned.filter((e) => !abandoned.has(e.requestId));
+  // Which requests the gateway authorizes: the same ones on every delivery.
+  const authorized = new Set(
+    holds.filter((h) => h.abandoned || r.chance(CFG.authorizeShare)).map((h) => h.requestId),
+  );
+  const holdsFor = (evs: PlannedEvent[]): PlannedHold[] =>
+    evs.flatMap((e) => {
+      const h = holdOf.get(e.requestId);
+      return h && authorized.has(h.requestId) ? [h] : [];
+    });
+  const deliver = (to: ServiceSlot, evs: PlannedEvent[], batch: boolean): Delivery => ({
+    to,
+    holds: holdsFor(evs),
+    events: evs,
+    batch,
+  });
+  const abandon = (to: ServiceSlot, e: PlannedEvent): Delivery => ({
+    to,
+    holds: holdsFor([e]),
+    events: [],
+    batch: false,
+  });
   const other = (s: ServiceSlot): ServiceSlot => (s === A ? B : A);
   const groups: Delivery[][] = [];
   const toBoth = new Set<string>();
   const sameTwice = new Set<string>();
+  let abandonedOnBoth = 0;
   let crossShape = 0;
-  const inBatches = Math.floor((CFG.events * CFG.batchShare) / CFG.batchSize) * CFG.batchSize;
   for (let i = 0; i < inBatches; i += CFG.batchSize) {
-    const evs = events.slice(i, i + CFG.batchSize);
+    const evs = planned.slice(i, i + CFG.batchSize);
     const to = r.chance(0.5) ? A : B;
-    const g: Delivery[] = [{ to, events: evs, batch: true }];
+    const g: Delivery[] = [deliver(to, evs, true)];
     const roll = r.next();
     if (roll < CFG.bothShare) {
-      g.push({ to: other(to), events: evs, batch: true }); // the same batch to both
+      g.push(deliver(other(to), evs, true)); // the same batch to both
       evs.forEach((e) => toBoth.add(e.requestId));
     } else if (roll < CFG.bothShare + CFG.sameTwiceShare) {
-      g.push({ to, events: evs, batch: true }); // the same batch twice to one
+      g.push(deliver(to, evs, true)); // the same batch twice to one
       evs.forEach((e) => sameTwice.add(e.requestId));
     } else {
       // Some of its events also posted singly to the other instance, at the same moment.
       for (const e of evs) {
         if (!r.chance(CFG.bothShare)) continue;
-        g.push({ to: other(to), events: [e], batch: false });
+        g.push(deliver(other(to), [e], false));
         toBoth.add(e.requestId);
         crossShape++;
       }
@@ -203,7 +249,7 @@ runMain('two-instances', 900, async (h) => {
       if (r.chance(0.3)) {
         const sub = evs.filter(() => r.chance(0.2));
         if (sub.length > 0) {
-          g.push({ to: other(to), events: sub, batch: true });
+          g.push(deliver(other(to), sub, true));
           sub.forEach((e) => toBoth.add(e.requestId));
           crossShape += sub.length;
         }
@@ -211,16 +257,25 @@ runMain('two-instances', 900, async (h) => {
     }
     groups.push(g);
   }
-  for (let i = inBatches; i < events.length; i++) {
-    const e = events[i];
+  for (const e of planned.slice(inBatches)) {
     const to = r.chance(0.5) ? A : B;
-    const g: Delivery[] = [{ to, events: [e], batch: false }];
+    if (abandoned.has(e.requestId)) {
+      // Abandoned work, sometimes authorized and released on both instances at once.
+      const g = [abandon(to, e)];
+      if (r.chance(CFG.bothShare)) {
+        g.push(abandon(other(to), e));
+        abandonedOnBoth++;
+      }
+      groups.push(g);
+      continue;
+    }
+    const g: Delivery[] = [deliver(to, [e], false)];
     const roll = r.next();
     if (roll < CFG.bothShare) {
-      g.push({ to: other(to), events: [e], batch: false });
+      g.push(deliver(other(to), [e], false));
       toBoth.add(e.requestId);
     } else if (roll < CFG.bothShare + CFG.sameTwiceShare) {
-      g.push({ to, events: [e], batch: false });
+      g.push(deliver(to, [e], false));
       sameTwice.add(e.requestId);
     }
     groups.push(g);
@@ -230,15 +285,18 @@ runMain('two-instances', 900, async (h) => {
   log(
     `stream: ${events.length} events in ${deliveries} deliveries; ${toBoth.size} (${((100 * toBoth.size) / events.length).toFixed(1)}%) sent to both ` +
       `instances at the same moment (${crossShape} of them as batch on one + single or sub-batch on the other), ` +
-      `${sameTwice.size} sent twice to the same instance; ${CFG.concurrency} groups in flight`,
+      `${sameTwice.size} sent twice to the same instance; ${CFG.concurrency} groups in flight; ` +
+      `${authorized.size} requests authorized first on each of their deliveries, ${abandoned.size} of them abandoned ` +
+      `(${abandonedOnBoth} on both instances at once)`,
   );
 
   const gw = new Gateway(keys.gatewayKey);
+  const hg = new HoldGateway(keys.gatewayKey, fx, accountsNeverShort(fx, events, holds));
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < groups.length) {
       const g = groups[next++];
-      await Promise.all(g.map((d) => gw.deliver(d.to, d.events, d.batch)));
+      await Promise.all(g.map((d) => authorizeAndDeliver(d.to, gw, hg, d)));
     }
   };
   const tStream = performance.now();
@@ -253,8 +311,16 @@ runMain('two-instances', 900, async (h) => {
       `recorded anew by A: ${byA}, by B: ${byB}; "duplicate" answers: ${s.duplicateAnswers}`,
   );
   for (const m of gw.samples.slice(0, 5)) log(`  e.g. ${m}`);
+  const hs = hg.stats;
+  log(`holds: ${holdFigures(hg.stats)}`);
+  for (const m of hg.samples.slice(0, 3)) log(`  e.g. ${m}`);
 
   failures.push(...gw.failures.map((f) => `gateway: ${f}`));
+  failures.push(...hg.failures.map((f) => `authorize: ${f}`));
+  if (hs.retries > 0)
+    failures.push(
+      `${hs.retries} authorize/release retries without any fault injected: ${hg.samples.slice(0, 3).join(' | ')}`,
+    );
   // Nothing was killed: every request must have been answered at once, and every event
   // recorded anew by exactly one of its deliveries.
   if (s.retries > 0)
@@ -275,8 +341,9 @@ runMain('two-instances', 900, async (h) => {
     failures.push('one instance recorded nothing: the stream was not shared');
 
   log('books:');
-  failures.push(...(await checkBooks(log, dbs.serviceUrl, fx, events)));
-  failures.push(...(await negativeControl(log, dbs.serviceUrl, fx, events)));
+  const plan = hg.plan(holds);
+  failures.push(...(await checkBooks(log, dbs.serviceUrl, fx, events, plan)));
+  failures.push(...(await negativeControl(log, dbs.serviceUrl, fx, events, plan)));
 
   const seconds = (performance.now() - t0) / 1000;
   const summary = [
@@ -284,11 +351,12 @@ runMain('two-instances', 900, async (h) => {
     `Two-instance test — seed ${seed}, PostgreSQL ${dbs.serverVersion} (${dbs.source})`,
     `  start race: ${CFG.raceRounds} fresh databases, two instances started together on each`,
     `  events:     ${events.length} over ${fx.accounts.length} accounts, ${deliveries} deliveries (${extraDeliveries} extra); ` +
-      `${toBoth.size} to both instances concurrently, ${sameTwice.size} twice to one`,
+      `${toBoth.size} to both instances concurrently, ${sameTwice.size} twice to one; ${abandoned.size} more abandoned`,
+    `  holds:      ${holdFigures(hg.stats)}`,
     `  answers:    A recorded ${byA}, B recorded ${byB}, ${s.duplicateAnswers} "duplicate" (expected ${expectedDup}); retries ${s.retries}`,
     `  duration:   stream ${streamSeconds.toFixed(1)} s, total ${seconds.toFixed(1)} s`,
     failures.length === 0
-      ? '  PASSED: both instances healthy from a simultaneous start; every event charged exactly once; reconcile ok'
+      ? '  PASSED: both instances healthy from a simultaneous start; every event charged exactly once; held = Σ active holds; reconcile ok'
       : `  FAILED (${failures.length}):\n${failures.map((f) => `    - ${f}`).join('\n')}`,
   ];
   process.stdout.write(summary.join('\n') + '\n');

@@ -29,14 +29,15 @@ export class SpendControl1764500000000 implements MigrationInterface {
       ALTER TABLE price_versions
         ADD COLUMN review_above numeric(20,10) CONSTRAINT price_versions_review_above_positive CHECK (review_above > 0),
         ADD COLUMN hold_amount numeric(20,10) CONSTRAINT price_versions_hold_amount_nonnegative CHECK (hold_amount >= 0)`);
-    // Versions written before this migration: the seeded models get the seeded threshold, and
-    // every tokens version a per-image hold of its highest reference price (0.25 without one).
+    // Versions written before this migration: the seeded models get the seeded threshold and
+    // hold (as a fresh database's seed does), every other tokens version a per-image hold of
+    // its highest reference price (0.25 without one).
     await q.query(`
       UPDATE price_versions SET review_above = 5.00
       WHERE model IN ('gpt-image-2', 'gpt-image-2-all', 'gpt-image-2-vip')`);
     await q.query(`
-      UPDATE price_versions p SET hold_amount = COALESCE(
-        (SELECT max((r ->> 'price')::numeric) FROM jsonb_array_elements(p.reference_prices) r), 0.25)
+      UPDATE price_versions p SET hold_amount = CASE WHEN model = 'gpt-image-2' THEN 0.25 ELSE COALESCE(
+        (SELECT max((r ->> 'price')::numeric) FROM jsonb_array_elements(p.reference_prices) r), 0.25) END
       WHERE mode = 'tokens'`);
     await q.query(`
       ALTER TABLE price_versions ADD CONSTRAINT price_versions_tokens_hold

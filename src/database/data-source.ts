@@ -5,6 +5,8 @@ import { Payments1763900000000 } from '../../migrations/1763900000000-payments.j
 import { Statements1764000000000 } from '../../migrations/1764000000000-statements.js';
 import { UsageEventsLean1764300000000 } from '../../migrations/1764300000000-usage-events-lean.js';
 import { SpendControl1764500000000 } from '../../migrations/1764500000000-spend-control.js';
+import { UsageCounts1764510000000 } from '../../migrations/1764510000000-usage-counts.js';
+import { Console1764700000000 } from '../../migrations/1764700000000-console.js';
 
 /** Migrations in the order they run; listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS = [
@@ -14,6 +16,8 @@ export const MIGRATIONS = [
   Statements1764000000000,
   UsageEventsLean1764300000000,
   SpendControl1764500000000,
+  UsageCounts1764510000000,
+  Console1764700000000,
 ];
 
 export function dataSourceOptions(url: string, poolSize = 20): DataSourceOptions {

@@ -111,14 +111,12 @@ interface TotalsRow {
 }
 
 /**
- * What one event adds to the daily roll-ups, exactly as the ingestion computes it
- * (UsageRepository.insertNew): tokens of every event, images of charged events only (1 when
- * the event gave none). Summaries over partial days use it, so both paths count alike.
+ * What one event adds to the daily roll-ups, from the counts stored with it (pricing/counts.ts):
+ * tokens of every event, images of charged events only. Summaries over partial days use it,
+ * so both paths count alike.
  */
-const EVENT_METRICS = `
-  COALESCE((e.event->'usage'->>'inputTokens')::bigint, 0) AS input_tokens,
-  COALESCE((e.event->'usage'->>'outputTokens')::bigint, 0) AS output_tokens,
-  CASE WHEN e.outcome = 'charged' THEN COALESCE((e.event->>'images')::bigint, 1) ELSE 0 END AS images`;
+const EVENT_METRICS = `e.input_tokens, e.output_tokens,
+  CASE WHEN e.outcome = 'charged' THEN e.images ELSE 0 END AS images`;
 
 /** What a customer was charged for an event: review and voided events book nothing. */
 const BOOKED_CHARGE = `CASE WHEN e.outcome IN ('review', 'voided') THEN 0 ELSE e.charge END`;
@@ -133,15 +131,12 @@ export const eventRollupLines = (where: (col: string) => string): string => `
          (e.outcome = 'charged' AND e.reviewed_at IS NULL)::int::bigint AS charged,
          (e.outcome = 'skipped')::int::bigint AS skipped,
          (e.outcome IN ('review', 'voided') OR e.reviewed_at IS NOT NULL)::int::bigint AS review,
-         COALESCE((e.event->'usage'->>'inputTokens')::bigint, 0) AS input_tokens,
-         COALESCE((e.event->'usage'->>'outputTokens')::bigint, 0) AS output_tokens,
-         CASE WHEN e.outcome = 'charged' AND e.reviewed_at IS NULL THEN COALESCE((e.event->>'images')::bigint, 1) ELSE 0 END
-           AS images,
+         e.input_tokens, e.output_tokens,
+         CASE WHEN e.outcome = 'charged' AND e.reviewed_at IS NULL THEN e.images ELSE 0 END AS images,
          CASE WHEN e.outcome = 'charged' AND e.reviewed_at IS NULL THEN e.charge ELSE 0 END AS charge
   FROM usage_events e WHERE ${where('e.recorded_at')}
   UNION ALL
-  SELECT e.model, (e.reviewed_at AT TIME ZONE 'UTC')::date, 0, 1, 0, 0, 0, 0, COALESCE((e.event->>'images')::bigint, 1),
-         e.charge
+  SELECT e.model, (e.reviewed_at AT TIME ZONE 'UTC')::date, 0, 1, 0, 0, 0, 0, e.images, e.charge
   FROM usage_events e WHERE e.outcome = 'charged' AND e.reviewed_at IS NOT NULL AND ${where('e.reviewed_at')}`;
 
 /** Collects positional parameters for a query assembled from optional conditions. */

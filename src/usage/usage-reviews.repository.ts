@@ -66,14 +66,14 @@ export class UsageReviewsRepository {
       `WITH ev AS (
          UPDATE usage_events SET outcome = 'charged', reason = NULL, reviewed_at = $2::timestamptz
          WHERE request_id = $1 AND outcome = 'review'
-         RETURNING ${USAGE_COLUMNS}, event
+         RETURNING ${USAGE_COLUMNS}, images
        ), spend AS (
          UPDATE api_tokens t SET spent = t.spent + ev.charge FROM ev WHERE t.id = ev.token_id
        ), daily AS (
          INSERT INTO usage_daily AS d (account_id, day, model, requests, charged, skipped, review, input_tokens,
            output_tokens, images, charge)
          SELECT account_id, ($2::timestamptz AT TIME ZONE 'UTC')::date, model, 0, 1, 0, 0, 0, 0,
-                COALESCE((event ->> 'images')::bigint, 1), charge
+                images, charge
          FROM ev
          ON CONFLICT (account_id, day, model) DO UPDATE SET
            charged = d.charged + 1, images = d.images + EXCLUDED.images, charge = d.charge + EXCLUDED.charge

@@ -1,4 +1,4 @@
-import { Body, Controller, HttpCode, Inject, Logger, Post, Res } from '@nestjs/common';
+import { Body, Controller, HttpCode, Inject, Post, Res } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiBody,
@@ -20,20 +20,14 @@ import {
 } from './dto/usage-event.dto.js';
 import { IngestQueue } from './ingest-queue.js';
 import { toBatchResult, toIngestResponse } from './usage.mapper.js';
-import { EventOutcome, IncomingEvent, incoming, UsageService } from './usage.service.js';
-import { DomainError } from '../common/errors/domain-error.js';
+import { EventOutcome, incoming } from './usage.service.js';
 
 @ApiTags('gateway')
 @ApiBearerAuth()
 @Roles('gateway')
 @Controller('v1/usage-events')
 export class UsageController {
-  private readonly logger = new Logger(UsageController.name);
-
-  constructor(
-    @Inject(IngestQueue) private readonly queue: IngestQueue,
-    @Inject(UsageService) private readonly usage: UsageService,
-  ) {}
+  constructor(@Inject(IngestQueue) private readonly queue: IngestQueue) {}
 
   @Post()
   @ApiCreatedResponse({
@@ -61,43 +55,13 @@ export class UsageController {
     // event is rejected and the rest go through.
     const events = checkEnvelope(body);
     const checked = await Promise.all(events.map(checkEvent));
-    const valid = checked.flatMap((c, i) => (c.ok ? [{ i, item: incoming(c.event) }] : []));
-    const outcomes = await this.ingestIsolated(valid.map((v) => v.item));
-    const results: EventOutcome[] = checked.map((c) =>
-      c.ok ? (undefined as unknown as EventOutcome) : c.outcome,
+    const written = await this.queue.submitAll(
+      checked.flatMap((c) => (c.ok ? [incoming(c.event)] : [])),
     );
-    valid.forEach((v, k) => (results[v.i] = outcomes[k]));
+    // Valid events take their outcomes in order; invalid ones keep their rejection.
+    let next = 0;
+    const results = checked.map((c) => (c.ok ? written[next++] : c.outcome));
     return { results: results.map(toBatchResult) };
-  }
-
-  /**
-   * The whole list in one transaction; if that fails for a reason no event was rejected for,
-   * each event on its own, so one event the database refuses does not sink the others.
-   */
-  private async ingestIsolated(items: IncomingEvent[]): Promise<EventOutcome[]> {
-    try {
-      return await this.usage.ingest(items);
-    } catch (err) {
-      if (items.length <= 1) throw err;
-      this.logger.error(
-        `batch of ${items.length} failed as a whole, retrying one by one: ${String(err)}`,
-      );
-      return Promise.all(
-        items.map((item) =>
-          this.usage.ingest([item]).then(
-            ([o]) => o,
-            (): EventOutcome => ({
-              kind: 'rejected',
-              requestId: item.event.requestId,
-              error: new DomainError(
-                'internal_error',
-                'this event could not be recorded; send it again',
-              ),
-            }),
-          ),
-        ),
-      );
-    }
   }
 }
 

@@ -4,6 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { money } from '../common/money/money.js';
 import { sqlRows } from '../database/sql.js';
 import type { Booking } from '../ledger/ledger.types.js';
+import type { UsageCounts } from '../pricing/counts.js';
 import type { BreakdownLine, SkipReason } from '../pricing/pricing.js';
 
 /** charged: booked; skipped: not billable; review: priced above the version's reviewAbove, not booked; voided: a review an admin refused. */
@@ -25,6 +26,8 @@ export interface NewUsageRecord {
   priceVersionId: string;
   priceVersion: number;
   breakdown: BreakdownLine[];
+  /** From pricing/counts.ts: the one rule for what an event counts. */
+  counts: UsageCounts;
   event: unknown;
   occurredAt: Date;
 }
@@ -157,12 +160,13 @@ export class UsageRepository {
       em,
       `WITH ins AS (
          INSERT INTO usage_events (request_id, request_hash, account_id, token_id, model, outcome, reason, charge,
-           group_name, ratio, price_version_id, price_version, breakdown, event, occurred_at, recorded_at)
+           group_name, ratio, price_version_id, price_version, breakdown, event, occurred_at, input_tokens,
+           output_tokens, images, recorded_at)
          SELECT v.*, $16::timestamptz FROM unnest($1::varchar[], $2::char(64)[], $3::uuid[], $4::uuid[], $5::varchar[],
            $6::varchar[], $7::varchar[], $8::numeric[], $9::varchar[], $10::numeric[], $11::bigint[], $12::int[],
-           $13::jsonb[], $14::jsonb[], $15::timestamptz[]) AS v
+           $13::jsonb[], $14::jsonb[], $15::timestamptz[], $17::bigint[], $18::bigint[], $19::int[]) AS v
          ON CONFLICT (request_id) DO NOTHING
-         RETURNING ${COLUMNS}, event
+         RETURNING ${COLUMNS}, input_tokens, output_tokens, images
        ), settled AS (
          -- The event settles its own hold (same request id, token and account) in the
          -- transaction that books it; the account is locked, so nobody else moves the hold.
@@ -187,9 +191,7 @@ export class UsageRepository {
          SELECT account_id, ($16::timestamptz AT TIME ZONE 'UTC')::date, model, COUNT(*),
                 COUNT(*) FILTER (WHERE outcome = 'charged'), COUNT(*) FILTER (WHERE outcome = 'skipped'),
                 COUNT(*) FILTER (WHERE outcome = 'review'),
-                COALESCE(SUM((event -> 'usage' ->> 'inputTokens')::bigint), 0),
-                COALESCE(SUM((event -> 'usage' ->> 'outputTokens')::bigint), 0),
-                COALESCE(SUM(CASE WHEN outcome = 'charged' THEN COALESCE((event ->> 'images')::bigint, 1) ELSE 0 END), 0),
+                SUM(input_tokens), SUM(output_tokens), COALESCE(SUM(images) FILTER (WHERE outcome = 'charged'), 0),
                 COALESCE(SUM(charge) FILTER (WHERE outcome = 'charged'), 0)
          FROM ins GROUP BY account_id, model
          ON CONFLICT (account_id, day, model) DO UPDATE SET
@@ -220,6 +222,9 @@ export class UsageRepository {
         records.map((r) => JSON.stringify(r.event)),
         records.map((r) => r.occurredAt.toISOString()),
         recordedAt,
+        records.map((r) => r.counts.inputTokens),
+        records.map((r) => r.counts.outputTokens),
+        records.map((r) => r.counts.images),
       ],
       'usage_insert_new',
     );

@@ -7,6 +7,7 @@ import { DomainError, invalid, notFound } from '../common/errors/domain-error.js
 import { fingerprint } from '../common/http/canonical-json.js';
 import { MONEY_SCALE } from '../common/money/money.js';
 import { LedgerService } from '../ledger/ledger.service.js';
+import { usageCounts } from '../pricing/counts.js';
 import { priceEvent, PricingError } from '../pricing/pricing.js';
 import { UsageEventDto } from './dto/usage-event.dto.js';
 import { NewUsageRecord, UsageContext, UsageRecord, UsageRepository } from './usage.repository.js';
@@ -29,6 +30,15 @@ export const incoming = (event: UsageEventDto): IncomingEvent => ({
 const RETRYABLE = new Set(['40P01', '40001']); // deadlock_detected, serialization_failure
 const MAX_ATTEMPTS = 3;
 
+/** One event on its way through a write: what came in, what it was priced as, how it ended. */
+interface Slot {
+  item: IncomingEvent;
+  /** A later copy of a request id in the same list follows its first. */
+  copyOf?: Slot;
+  record?: NewUsageRecord;
+  outcome?: EventOutcome;
+}
+
 const rejected = (requestId: string, error: DomainError): EventOutcome => ({
   kind: 'rejected',
   requestId,
@@ -37,9 +47,9 @@ const rejected = (requestId: string, error: DomainError): EventOutcome => ({
 
 /**
  * Turns gateway events into usage records, ledger entries and balance changes. A list of
- * events (a batch, or single events that arrived together) is written in one transaction
- * of four round trips: lock the accounts (reading the tokens' context), insert the new
- * events (with token spend and daily roll-ups), book the ledger, commit.
+ * events (a batch, or single events that arrived together; see IngestQueue) is written in one
+ * transaction of four round trips: lock the accounts (reading the tokens' context), insert
+ * the new events (with token spend, hold settlement and daily roll-ups), book the ledger, commit.
  */
 @Injectable()
 export class UsageService {
@@ -52,41 +62,38 @@ export class UsageService {
     @Inject(CatalogService) private readonly catalog: CatalogService,
   ) {}
 
+  /**
+   * Writes `items` in one transaction and answers one outcome per item, in order. Throws only
+   * when the transaction itself fails; the caller (IngestQueue) isolates events then.
+   */
   async ingest(items: IncomingEvent[]): Promise<EventOutcome[]> {
-    const out: (EventOutcome | undefined)[] = items.map(() => undefined);
+    const slots: Slot[] = items.map((item) => ({ item }));
     // The first event with a request id is the one processed; later copies in the same
     // list follow it (same body) or conflict with it (different body).
-    const firstIndex = new Map<string, number>();
-    const primaries: IncomingEvent[] = [];
-    const primaryIndex: number[] = [];
-    items.forEach((it, i) => {
-      const first = firstIndex.get(it.event.requestId);
-      if (first === undefined) {
-        firstIndex.set(it.event.requestId, i);
-        primaries.push(it);
-        primaryIndex.push(i);
-      } else if (items[first].hash !== it.hash) {
-        out[i] = conflictFor(it.event.requestId);
-      }
-    });
-
+    const first = new Map<string, Slot>();
+    for (const slot of slots) {
+      const prior = first.get(slot.item.event.requestId);
+      if (!prior) first.set(slot.item.event.requestId, slot);
+      else if (prior.item.hash !== slot.item.hash)
+        slot.outcome = conflictFor(slot.item.event.requestId);
+      else slot.copyOf = prior;
+    }
+    const primaries = [...first.values()];
     if (primaries.length > 0) {
       // Prices are read on another connection while the transaction takes its locks.
-      const prices = this.catalog.currentPrices([...new Set(primaries.map((p) => p.event.model))]);
+      const prices = this.catalog.currentPrices([
+        ...new Set(primaries.map((p) => p.item.event.model)),
+      ]);
       prices.catch(() => undefined); // awaited below; a failed transaction must not leave it unhandled
-      const written = await this.withRetry(() =>
-        this.ds.transaction((em) => this.write(primaries, prices, em)),
-      );
-      written.forEach((o, k) => (out[primaryIndex[k]] = o));
+      await this.withRetry(() => this.ds.transaction((em) => this.write(primaries, prices, em)));
     }
-
-    // Copies inside the list take their first's outcome, as a duplicate.
-    items.forEach((it, i) => {
-      if (out[i]) return;
-      const first = out[firstIndex.get(it.event.requestId) ?? i];
-      out[i] = first?.kind === 'recorded' ? { ...first, duplicate: true } : first;
+    return slots.map((slot) => {
+      if (slot.outcome) return slot.outcome;
+      const o = slot.copyOf?.outcome;
+      if (!o) throw new Error(`request ${slot.item.event.requestId} got no outcome`);
+      // Copies inside the list take their first's outcome, as a duplicate.
+      return o.kind === 'recorded' ? { ...o, duplicate: true } : o;
     });
-    return out as EventOutcome[];
   }
 
   private async withRetry<T>(fn: () => Promise<T>): Promise<T> {
@@ -107,36 +114,41 @@ export class UsageService {
    * for events, entries and roll-ups) and an account's bookings are dated in chain order.
    * Locking before inserting cannot deadlock: a transaction waits on another's request id
    * only after it holds all its own locks, and the holder never waits on it after that.
+   * Each slot gets its outcome; a retried attempt overwrites the previous one's.
    */
   private async write(
-    items: IncomingEvent[],
+    slots: Slot[],
     pricesPromise: Promise<Map<string, CatalogPrice>>,
     em: EntityManager,
-  ): Promise<EventOutcome[]> {
+  ): Promise<void> {
     const { contexts, booking } = await this.repo.lockForUsage(
-      [...new Set(items.map((i) => i.event.tokenId))],
+      [...new Set(slots.map((s) => s.item.event.tokenId))],
       em,
     );
     const prices = await pricesPromise;
-    const out: (EventOutcome | undefined)[] = items.map(() => undefined);
-    const records: NewUsageRecord[] = [];
-    const recordIndex: number[] = [];
-    items.forEach(({ event, hash }, i) => {
+    const pending: Slot[] = [];
+    for (const slot of slots) {
+      const { event, hash } = slot.item;
       const ctx = contexts.get(event.tokenId);
       const price = prices.get(event.model);
-      if (!ctx) out[i] = rejected(event.requestId, notFound(`token ${event.tokenId}`));
+      slot.record = undefined;
+      if (!ctx) slot.outcome = rejected(event.requestId, notFound(`token ${event.tokenId}`));
       else if (!price)
-        out[i] = rejected(event.requestId, invalid('model', `model ${event.model} is not priced`));
+        slot.outcome = rejected(
+          event.requestId,
+          invalid('model', `model ${event.model} is not priced`),
+        );
       else {
         const record = this.price(event, hash, ctx, price);
-        if (record instanceof DomainError) out[i] = rejected(event.requestId, record);
+        if (record instanceof DomainError) slot.outcome = rejected(event.requestId, record);
         else {
-          records.push(record);
-          recordIndex.push(i);
+          slot.record = record;
+          pending.push(slot);
         }
       }
-    });
-    if (records.length === 0) return out as EventOutcome[];
+    }
+    const records = pending.map((s) => s.record as NewUsageRecord);
+    if (records.length === 0) return;
 
     const inserted = await this.repo.insertNew(records, booking.bookedAt, em);
     const byId = new Map(inserted.map((r) => [r.requestId, r]));
@@ -159,15 +171,15 @@ export class UsageService {
       em,
     );
 
-    records.forEach((r, k) => {
+    for (const slot of pending) {
+      const r = slot.record as NewUsageRecord;
       const mine = byId.get(r.requestId);
       const prior = storedById.get(r.requestId);
-      if (mine) out[recordIndex[k]] = { kind: 'recorded', record: mine, duplicate: false };
+      if (mine) slot.outcome = { kind: 'recorded', record: mine, duplicate: false };
       else if (!prior) throw new Error(`request ${r.requestId} neither inserted nor stored`);
-      else if (prior.requestHash !== r.requestHash) out[recordIndex[k]] = conflictFor(r.requestId);
-      else out[recordIndex[k]] = { kind: 'recorded', record: prior, duplicate: true };
-    });
-    return out as EventOutcome[];
+      else if (prior.requestHash !== r.requestHash) slot.outcome = conflictFor(r.requestId);
+      else slot.outcome = { kind: 'recorded', record: prior, duplicate: true };
+    }
   }
 
   /** Prices one event with the token's group ratio as it stands under the lock. */
@@ -198,6 +210,7 @@ export class UsageService {
         priceVersionId: price.id,
         priceVersion: price.version,
         breakdown: priced.outcome === 'charged' ? priced.breakdown : [],
+        counts: usageCounts(event, priced.outcome === 'charged'),
         event,
         occurredAt: event.occurredAt ? new Date(event.occurredAt) : new Date(),
       };
