@@ -301,7 +301,9 @@ describe('payments', () => {
         amountPaid: null,
         refundedCash: '0.00',
         refundedCredit: '0.00',
+        disputedCredit: '0.00',
         reviewReason: null,
+        resolution: null,
         createdAt: expect.stringMatching(ISO),
         updatedAt: expect.stringMatching(ISO),
         paidAt: null,
@@ -551,6 +553,11 @@ describe('payments', () => {
       expect(Object.keys(paths['/v1/admin/accounts/{accountId}/top-ups'])).toEqual(['get']);
       expect(Object.keys(paths['/v1/stripe/webhook'])).toEqual(['post']);
       expect(Object.keys(paths['/v1/pricing/quote'])).toEqual(['get']);
+      expect(Object.keys(paths['/v1/admin/top-ups'])).toEqual(['get']);
+      expect(Object.keys(paths['/v1/admin/top-ups/{id}/resolve'])).toEqual(['post']);
+      expect(Object.keys(paths['/v1/admin/redemption-codes']).sort()).toEqual(['get', 'post']);
+      expect(Object.keys(paths['/v1/admin/redemption-codes/{batchId}'])).toEqual(['delete']);
+      expect(Object.keys(paths['/v1/me/redemptions'])).toEqual(['post']);
     });
   });
 

@@ -274,8 +274,10 @@ describe('statements and usage views', () => {
         currency: 'USD',
         openingBalance: '0.00',
         topUps: { count: 0, credit: '0.00', cashPaid: '0.00' },
+        redemptions: { count: 0, credit: '0.00' },
         usage: { requests: 0, charged: 0, skipped: 0, review: 0, charge: '0.00', byModel: [] },
         refunds: '0.00',
+        disputes: '0.00',
         adjustments: '0.00',
         closingBalance: '0.00',
       });

@@ -10,10 +10,14 @@ import {
   createStripeTestApp,
   createTopUp,
   deliverWebhook,
+  disputeEvent,
+  newDisputeId,
+  newRefundId,
   paidEvent,
   PendingTopUp,
   postWebhook,
   refundedEvent,
+  refundUpdatedEvent,
   topUpView,
 } from './helpers/api.js';
 import { newEventId, startStripeStub, StripeStub, stripeEvent } from './helpers/stripe-stub.js';
@@ -113,6 +117,31 @@ describe('Stripe webhook abuse', () => {
       expect(res.status).toBe(200);
       expect(res.body.outcome).toBe('credited');
       expect(await balanceOf(t, c.consoleKey)).toBe('20.00');
+    });
+
+    it(`refuses a signature dated more than ${TOLERANCE_S} s in the future and accepts one just inside`, async () => {
+      const c = await newTopUp('20.00');
+      const event = paidEvent(c);
+      for (const ahead of [86_400, 3600, TOLERANCE_S + 5]) {
+        expectRefused(await deliver(event, nowS() + ahead));
+      }
+      expect(await eventRows(event.id as string)).toEqual([]);
+      expect((await topUpView(t, c)).status).toBe('pending');
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
+
+      const res = await deliver(event, nowS() + TOLERANCE_S - 30);
+      expect(res.status).toBe(200);
+      expect(res.body.outcome).toBe('credited');
+      expect(await balanceOf(t, c.consoleKey)).toBe('20.00');
+    });
+
+    it('refuses a future-dated signature even when a second, current timestamp comes first', async () => {
+      const c = await newTopUp('10.00');
+      const payload = JSON.stringify(paidEvent(c));
+      const future = signRaw(payload, nowS() + 86_400);
+      // The SDK reads the last t=; a current one in front of it changes nothing.
+      expectRefused(await postWebhook(t, payload, `t=${nowS()},${future}`));
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
     });
 
     it('refuses the original signature of a credited event replayed after the tolerance, crediting nothing more', async () => {
@@ -452,9 +481,124 @@ describe('Stripe webhook abuse', () => {
     });
   });
 
+  describe('dispute and refund events', () => {
+    const paidTopUpOf = async (credit = '100.00'): Promise<PendingTopUp> => {
+      const c = await newTopUp(credit);
+      expect((await deliver(paidEvent(c))).body.outcome).toBe('credited');
+      return c;
+    };
+
+    it.each([
+      ['negative', -8500],
+      ['a string', '8500'],
+      ['fractional', 4250.5],
+      ['1e308', 1e308],
+      ['past 2^53', 2 ** 53 + 2],
+      ['a boolean', true],
+      ['an object', { value: 8500 }],
+      ['an array', [8500]],
+      ['null', null],
+    ])('debits nothing for a dispute whose amount is %s', async (what, amount) => {
+      const c = await paidTopUpOf();
+      const res = await deliver(disputeEvent(c, 'charge.dispute.created', newDisputeId(), amount));
+      expectNoFault(res, what);
+      expect(res.status).toBe(200);
+      expect(res.body.outcome).toBe('dispute_ignored');
+      expect(await balanceOf(t, c.consoleKey)).toBe('100.00');
+      expect((await ledger(c.accountId)).filter((e) => e.type === 'dispute')).toEqual([]);
+    });
+
+    it.each([
+      ['another currency', { currency: 'eur' }],
+      ['a padded currency', { currency: ' usd' }],
+      ['no currency', { currency: null }],
+    ])('debits nothing for a dispute in %s', async (what, overrides) => {
+      const c = await paidTopUpOf();
+      const res = await deliver(
+        disputeEvent(c, 'charge.dispute.created', newDisputeId(), 8500, overrides),
+      );
+      expectNoFault(res, what);
+      expect(res.body.outcome).toBe('dispute_ignored');
+      expect(await balanceOf(t, c.consoleKey)).toBe('100.00');
+    });
+
+    it.each([
+      ['an injection-shaped id', "dp_' OR 1=1 --"],
+      ['a 5,000-character id', `dp_${'x'.repeat(5000)}`],
+      ['a NUL in the id', 'dp_\u0000'],
+      ['a numeric id', 42],
+    ])('never faults on a dispute with %s', async (what, id) => {
+      const c = await paidTopUpOf();
+      const res = await deliver(disputeEvent(c, 'charge.dispute.created', 'dp_x', 4250, { id }));
+      expectNoFault(res, what);
+      expect(res.status).toBe(200);
+      expect(await balanceOf(t, c.consoleKey)).toBe(
+        typeof id === 'string' && /^[\x21-\x7e]{1,255}$/.test(id) ? '50.00' : '100.00',
+      );
+    });
+
+    it('does not debit under the id of a payment, nor book back a dispute under the id of its creation', async () => {
+      const c = await newTopUp('100.00');
+      const payId = newEventId();
+      expect((await deliver(paidEvent(c, {}, payId))).body.outcome).toBe('credited');
+      const d = newDisputeId();
+      expect(
+        (await deliver(disputeEvent(c, 'charge.dispute.created', d, 8500, {}, payId))).body
+          .duplicate,
+      ).toBe(true);
+      expect(await balanceOf(t, c.consoleKey)).toBe('100.00');
+      const createdId = newEventId();
+      expect(
+        (await deliver(disputeEvent(c, 'charge.dispute.created', d, 8500, {}, createdId))).body
+          .outcome,
+      ).toBe('dispute_debited');
+      const reused = await deliver(
+        disputeEvent(c, 'charge.dispute.closed', d, 8500, { status: 'won' }, createdId),
+      );
+      expect(reused.body).toEqual({ received: true, duplicate: true, outcome: 'dispute_debited' });
+      expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
+    });
+
+    it('debits the account whose payment was disputed, never the one another field names', async () => {
+      const a = await paidTopUpOf();
+      const b = await paidTopUpOf();
+      // A's PaymentIntent with B's charge: the PaymentIntent decides.
+      const res = await deliver(
+        disputeEvent(a, 'charge.dispute.created', newDisputeId(), 8500, { charge: b.chargeId }),
+      );
+      expect(res.body.outcome).toBe('dispute_debited');
+      expect(await balanceOf(t, a.consoleKey)).toBe('0.00');
+      expect(await balanceOf(t, b.consoleKey)).toBe('100.00');
+    });
+
+    it('gives back no more than a refund took when a failure reports a larger amount', async () => {
+      const c = await paidTopUpOf();
+      expect((await deliver(refundedEvent(c, 1700))).body.outcome).toBe('refund_debited');
+      const res = await deliver(refundUpdatedEvent(c, newRefundId(), 1_000_000, 'failed'));
+      expectNoFault(res, 'huge failed refund');
+      expect(res.body.outcome).toBe('refund_reversed');
+      expect(await balanceOf(t, c.consoleKey)).toBe('100.00');
+      expect(await topUpView(t, c)).toMatchObject({ refundedCredit: '0.00' });
+    });
+
+    it('never faults on a refund update whose status is odd', async () => {
+      const c = await paidTopUpOf();
+      for (const status of [null, 42, 'FAILED', 'failed ', 'x'.repeat(500), ['failed']]) {
+        const res = await deliver(
+          refundUpdatedEvent(c, newRefundId(), 8500, 'pending', { status }),
+        );
+        expectNoFault(res, String(status).slice(0, 20));
+        expect(res.status).toBe(200);
+      }
+      expect(await balanceOf(t, c.consoleKey)).toBe('100.00');
+    });
+  });
+
   describe('unknown event types', () => {
     it.each([
       ['payment_intent.succeeded', 'payment_intent.succeeded'],
+      ['charge.dispute.updated', 'charge.dispute.updated'],
+      ['a handled dispute type in another case', 'Charge.Dispute.Created'],
       ['the handled type in another case', 'Checkout.Session.Completed'],
       ['the handled type with a trailing space', 'checkout.session.completed '],
       ['the handled type with a leading space', ' checkout.session.completed'],
@@ -554,11 +698,14 @@ describe('Stripe webhook abuse', () => {
   });
 
   describe('size', () => {
-    it('refuses a signed body over 2 MB with 413 and records nothing', async () => {
+    // The contract's limit for every route but the usage batch: 64 KiB. Stripe's events are a
+    // few KB (a session, a charge, a dispute), far below it.
+    it.each([
+      ['over 64 KiB', 64 * 1024 + 10],
+      ['over 2 MB', 2 * 1024 * 1024 + 10],
+    ])('refuses a signed body %s with 413 and records nothing', async (_what, size) => {
       const c = await newTopUp('45.00');
-      const event = paidEvent(c, {
-        custom_text: { submit: { message: 'x'.repeat(2 * 1024 * 1024 + 10) } },
-      });
+      const event = paidEvent(c, { custom_text: { submit: { message: 'x'.repeat(size) } } });
       const res = await deliver(event);
       expect(res.status).toBe(413);
       expect(contractViolation(res.status, res.body, res.text)).toBeNull();
@@ -567,9 +714,9 @@ describe('Stripe webhook abuse', () => {
       expect(await balanceOf(t, c.consoleKey)).toBe('0.00');
     });
 
-    it('processes a genuine 1.5 MB event once', async () => {
+    it('processes a genuine 48 KiB event once', async () => {
       const c = await newTopUp('45.00');
-      const event = paidEvent(c, { custom_text: { submit: { message: 'x'.repeat(1536 * 1024) } } });
+      const event = paidEvent(c, { custom_text: { submit: { message: 'x'.repeat(48 * 1024) } } });
       expect((await deliver(event)).body.outcome).toBe('credited');
       expect((await deliver(event)).body.duplicate).toBe(true);
       expect(await balanceOf(t, c.consoleKey)).toBe('45.00');
@@ -582,16 +729,27 @@ describe('Stripe webhook abuse', () => {
         `SELECT reference, count(*) FROM ledger_entries WHERE type = 'top_up' GROUP BY reference HAVING count(*) > 1`,
       );
       expect(twice.rows).toEqual([]);
+      // No dispute debited or booked back twice; refunds and disputes never took more than a credit.
+      const disputedTwice = await t.sql.query(
+        `SELECT reference FROM ledger_entries WHERE type = 'dispute' GROUP BY reference HAVING count(*) > 1`,
+      );
+      expect(disputedTwice.rows).toEqual([]);
+      const overTaken = await t.sql.query(
+        `SELECT id FROM top_ups WHERE refunded_credit + disputed_credit > credit`,
+      );
+      expect(overTaken.rows).toEqual([]);
       const drift = await t.sql.query(
         `SELECT a.id FROM accounts a
        LEFT JOIN (SELECT account_id, sum(amount) AS s FROM ledger_entries GROUP BY account_id) l ON l.account_id = a.id
        WHERE a.balance <> coalesce(l.s, 0)`,
       );
       expect(drift.rows).toEqual([]);
-      // Every credit is a top-up Stripe reported paid at its price.
+      // Every credit is a top-up Stripe reported paid at its price (a credited one may be in
+      // review since, for refunds above what was paid).
       const unpaid = await t.sql.query(
         `SELECT l.reference FROM ledger_entries l JOIN top_ups u ON u.id::text = l.reference
-       WHERE l.type = 'top_up' AND (u.status <> 'paid' OR u.amount_paid IS DISTINCT FROM u.price OR l.amount <> u.credit)`,
+       WHERE l.type = 'top_up' AND (u.paid_at IS NULL OR u.status NOT IN ('paid', 'needs_review')
+         OR u.amount_paid IS DISTINCT FROM u.price OR l.amount <> u.credit)`,
       );
       expect(unpaid.rows).toEqual([]);
     });

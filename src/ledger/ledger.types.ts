@@ -1,6 +1,7 @@
 import type { Decimal } from 'decimal.js';
 
-export type LedgerEntryType = 'usage' | 'top_up' | 'refund' | 'adjustment';
+export type LedgerEntryType =
+  'usage' | 'top_up' | 'refund' | 'dispute' | 'redemption' | 'adjustment';
 
 export interface BookEntry {
   accountId: string;
@@ -8,7 +9,10 @@ export interface BookEntry {
   /** Signed: credits positive, debits negative. */
   amount: Decimal;
   description: string;
-  /** The cause's id (request id, top-up id, refund id, adjustment id): unique per type. */
+  /**
+   * The cause's id (request id, top-up id, refund id, dispute id, redemption code id,
+   * adjustment id): unique per type.
+   */
   reference: string;
 }
 

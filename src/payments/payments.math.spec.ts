@@ -1,6 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import { money } from '../common/money/money.js';
-import { fromStripeCents, refundedCreditFor, topUpPrice, toStripeCents } from './payments.math.js';
+import {
+  disputedCreditFor,
+  effectiveRefundedCash,
+  fromStripeCents,
+  refundedCreditFor,
+  topUpPrice,
+  toStripeCents,
+} from './payments.math.js';
 
 describe('topUpPrice', () => {
   it.each([
@@ -70,5 +77,37 @@ describe('refundedCreditFor', () => {
     ['100', '85.00', '90.00', '100'], // never more than the credit
   ])('credit %s priced %s, %s refunded: takes back %s', (credit, price, cash, expected) => {
     expect(refundedCreditFor(money(credit), money(price), money(cash)).toFixed()).toBe(expected);
+  });
+});
+
+describe('disputedCreditFor', () => {
+  it.each([
+    // credit, price, disputed cash, room, held back
+    ['100', '85.00', '85.00', '100', '100'], // the whole payment disputed: the whole credit
+    ['100', '85.00', '42.50', '100', '50'],
+    ['100', '85.00', '10.00', '100', '11.7647058824'], // half-up at scale 10
+    ['100', '85.00', '85.00', '50', '50'], // never more than refunds left
+    ['100', '85.00', '90.00', '100', '100'], // more than was paid: still only the credit
+    ['100', '85.00', '42.50', '0', '0'],
+    ['100', '85.00', '0', '100', '0'],
+    ['33.33', '28.33', '28.33', '33.33', '33.33'],
+  ])(
+    'credit %s priced %s, %s disputed, %s left: holds back %s',
+    (credit, price, cash, room, out) => {
+      expect(
+        disputedCreditFor(money(credit), money(price), money(cash), money(room)).toFixed(),
+      ).toBe(out);
+    },
+  );
+});
+
+describe('effectiveRefundedCash', () => {
+  it.each([
+    ['85.00', '0', '85'],
+    ['85.00', '85.00', '0'],
+    ['85.00', '42.50', '42.5'],
+    ['42.50', '85.00', '0'], // a failure reported before the refund's running total: never negative
+  ])('%s refunded with %s failed leaves %s', (reported, failed, out) => {
+    expect(effectiveRefundedCash(money(reported), money(failed)).toFixed()).toBe(out);
   });
 });

@@ -46,3 +46,32 @@ export function refundedCreditFor(credit: Decimal, price: Decimal, refundedCash:
   if (refundedCash.gte(price)) return credit;
   return credit.times(refundedCash).div(price).toDecimalPlaces(MONEY_SCALE, Decimal.ROUND_HALF_UP);
 }
+
+/**
+ * Credit a dispute of `disputedCash` holds back: credit × disputedCash ÷ price, rounded HALF-UP
+ * at the ledger's scale, the whole credit when the whole price is disputed, and never more
+ * than `room` (the credit refunds and earlier disputes left).
+ */
+export function disputedCreditFor(
+  credit: Decimal,
+  price: Decimal,
+  disputedCash: Decimal,
+  room: Decimal,
+): Decimal {
+  if (disputedCash.lte(0) || room.lte(0)) return money('0');
+  const share = disputedCash.gte(price)
+    ? credit
+    : credit.times(disputedCash).div(price).toDecimalPlaces(MONEY_SCALE, Decimal.ROUND_HALF_UP);
+  return share.lt(room) ? share : room;
+}
+
+/**
+ * Cash the refunds of a payment still take: Stripe's running total minus the refunds it later
+ * reported failed or canceled (their money came back to us), never below zero. Assumes
+ * Stripe's `amount_refunded` keeps counting a refund after it fails, as the running total of
+ * refunds created.
+ */
+export function effectiveRefundedCash(reportedCash: Decimal, failedCash: Decimal): Decimal {
+  const net = reportedCash.minus(failedCash);
+  return net.lt(0) ? money('0') : net;
+}

@@ -10,19 +10,33 @@ import { QuoteController } from './quote.controller.js';
 import { QuoteService } from './quote.service.js';
 import { StripeEventsRepository } from './stripe-events.repository.js';
 import { StripeProvider } from './stripe.provider.js';
-import { AdminTopUpsController, MyTopUpsController } from './top-ups.controller.js';
+import { DisputeEventsService } from './dispute-events.service.js';
+import { RefundEventsService } from './refund-events.service.js';
+import { StripeDisputesRepository } from './stripe-disputes.repository.js';
+import { StripeRefundsRepository } from './stripe-refunds.repository.js';
+import { TopUpBooksService } from './top-up-books.service.js';
+import { TopUpReviewsService } from './top-up-reviews.service.js';
+import {
+  AdminTopUpReviewsController,
+  AdminTopUpsController,
+  MyTopUpsController,
+} from './top-ups.controller.js';
 import { TopUpsRepository } from './top-ups.repository.js';
 import { TopUpsService } from './top-ups.service.js';
 import { WebhookController } from './webhook.controller.js';
 import { WebhookService } from './webhook.service.js';
 
-/** Promotions, top-ups through Stripe Checkout, the Stripe webhook and price quotes. */
+/**
+ * Promotions, top-ups through Stripe Checkout (with refunds, disputes and the admins' review
+ * queue), the Stripe webhook and price quotes.
+ */
 @Module({
   imports: [LedgerModule, AccountsModule, CatalogModule, GroupsModule],
   controllers: [
     PromotionsController,
     MyTopUpsController,
     AdminTopUpsController,
+    AdminTopUpReviewsController,
     WebhookController,
     QuoteController,
   ],
@@ -33,6 +47,12 @@ import { WebhookService } from './webhook.service.js';
     TopUpsRepository,
     TopUpsService,
     StripeEventsRepository,
+    StripeRefundsRepository,
+    StripeDisputesRepository,
+    TopUpBooksService,
+    TopUpReviewsService,
+    RefundEventsService,
+    DisputeEventsService,
     WebhookService,
     QuoteService,
   ],

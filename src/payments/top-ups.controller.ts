@@ -1,15 +1,32 @@
-import { Body, Controller, Get, Inject, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Res } from '@nestjs/common';
 import {
   ApiBearerAuth,
+  ApiConflictResponse,
   ApiCreatedResponse,
+  ApiHeader,
   ApiOkResponse,
   ApiServiceUnavailableResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import { CurrentAccountId, Roles } from '../auth/principal.js';
+import type { Response } from 'express';
+import { CurrentAccountId, CurrentActor, Roles } from '../auth/principal.js';
+import { invalid } from '../common/errors/domain-error.js';
 import { ListQueryDto, Page } from '../common/pagination/pagination.js';
-import { CreateTopUpDto, TopUpDto, TopUpPageDto } from './dto/top-up.dto.js';
-import { TopUpsService, toTopUpDto } from './top-ups.service.js';
+import {
+  AdminTopUpsQueryDto,
+  CreateTopUpDto,
+  ResolveTopUpDto,
+  TopUpDto,
+  TopUpPageDto,
+} from './dto/top-up.dto.js';
+import { MALFORMED_KEY, OptionalIdempotencyKey } from './optional-idempotency-key.js';
+import { TopUpReviewsService } from './top-up-reviews.service.js';
+import {
+  MAX_PENDING_TOP_UPS,
+  TopUpsService,
+  toAdminTopUpDto,
+  toTopUpDto,
+} from './top-ups.service.js';
 
 @ApiTags('customer')
 @ApiBearerAuth()
@@ -19,12 +36,25 @@ export class MyTopUpsController {
   constructor(@Inject(TopUpsService) private readonly topUps: TopUpsService) {}
 
   @Post()
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description:
+      'Optional, 1 to 255 printable characters: a retry with the same key and body answers the same top-up ' +
+      '(200) and starts no second Checkout; another body under the key is 409 idempotency_conflict',
+  })
   @ApiCreatedResponse({
     type: TopUpDto,
     description:
       'A pending top-up and its Stripe Checkout page (checkoutUrl). price = credit × the lowest rate among ' +
       'promotions that apply now to this credit, rounded half-up to cents; the credit is booked when Stripe ' +
-      'reports the payment. Checkout returns to PUBLIC_BASE_URL/top-ups/{id}?checkout=success|cancelled.',
+      'reports the payment. Checkout returns to PUBLIC_BASE_URL/top-ups/{id}?checkout=success|cancelled. ' +
+      '200 (not 201) when replayed with the same Idempotency-Key and body.',
+  })
+  @ApiConflictResponse({
+    description:
+      `too_many_pending: the account already has ${MAX_PENDING_TOP_UPS} pending top-ups created in the last 24 h ` +
+      '(nothing is stored); idempotency_conflict: the Idempotency-Key was used with another body',
   })
   @ApiServiceUnavailableResponse({
     description:
@@ -33,9 +63,19 @@ export class MyTopUpsController {
   })
   async create(
     @CurrentAccountId() accountId: string,
+    @OptionalIdempotencyKey() idempotencyKey: string | typeof MALFORMED_KEY | undefined,
     @Body() dto: CreateTopUpDto,
+    @Res({ passthrough: true }) res: Response,
   ): Promise<TopUpDto> {
-    return toTopUpDto(await this.topUps.create(accountId, dto));
+    if (idempotencyKey === MALFORMED_KEY) {
+      throw invalid(
+        'Idempotency-Key',
+        'Idempotency-Key header must be 1 to 255 printable characters',
+      );
+    }
+    const { topUp, replayed } = await this.topUps.create(accountId, idempotencyKey ?? null, dto);
+    res.status(replayed ? 200 : 201);
+    return toTopUpDto(topUp);
   }
 
   @Get()
@@ -62,5 +102,46 @@ export class AdminTopUpsController {
   @ApiOkResponse({ type: TopUpPageDto, description: "The account's top-ups, newest first" })
   list(@Param('accountId') accountId: string, @Query() q: ListQueryDto): Promise<Page<TopUpDto>> {
     return this.topUps.listForAccount(accountId, q.limit, q.cursor);
+  }
+}
+
+@ApiTags('admin: top-ups')
+@ApiBearerAuth()
+@Roles('admin')
+@Controller('v1/admin/top-ups')
+export class AdminTopUpReviewsController {
+  constructor(@Inject(TopUpReviewsService) private readonly reviews: TopUpReviewsService) {}
+
+  @Get()
+  @ApiOkResponse({
+    type: TopUpPageDto,
+    description:
+      "Every account's top-ups, newest first; ?status=needs_review is the review queue (reviewReason says why)",
+  })
+  list(@Query() q: AdminTopUpsQueryDto): Promise<Page<TopUpDto>> {
+    return this.reviews.list(q.status, q.limit, q.cursor);
+  }
+
+  @Post(':id/resolve')
+  @HttpCode(200)
+  @ApiOkResponse({
+    type: TopUpDto,
+    description:
+      'Final decision on a needs_review top-up. credit: books its credit once (status paid), then any refunds and ' +
+      'disputes Stripe reported take their part; dismiss: closes it without credit (status failed, or paid when ' +
+      'its credit had been booked before the review, e.g. refunds above the amount paid). Recorded in the ' +
+      'audit log (top_up.credit or top_up.dismiss) with the admin key that decided.',
+  })
+  @ApiConflictResponse({
+    description:
+      'conflict: the top-up is not in needs_review, was already resolved (a resolution is final), or credit was ' +
+      'asked for a top-up whose credit was already booked',
+  })
+  async resolve(
+    @Param('id') id: string,
+    @Body() dto: ResolveTopUpDto,
+    @CurrentActor() actor: string,
+  ): Promise<TopUpDto> {
+    return toAdminTopUpDto(await this.reviews.resolve(id, dto, actor));
   }
 }

@@ -4,7 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { money } from '../common/money/money.js';
 import { CursorKey } from '../common/pagination/pagination.js';
 import { sqlRows } from '../database/sql.js';
-import { TopUpStatus } from './dto/top-up.dto.js';
+import { ResolveAction, TopUpStatus } from './dto/top-up.dto.js';
 
 /** The promotion a top-up was priced with, kept on the row: deleting the promotion changes nothing. */
 export interface PromotionSnapshot {
@@ -26,9 +26,18 @@ export interface TopUp {
   checkoutUrl: string | null;
   paymentIntentId: string | null;
   amountPaid: Decimal | null;
+  /** Stripe's running total of cash refunded (amount_refunded), failed refunds included. */
   refundedCash: Decimal;
+  /** Cash of refunds Stripe reported failed or canceled. */
+  failedRefundCash: Decimal;
   refundedCredit: Decimal;
+  disputedCredit: Decimal;
+  chargeId: string | null;
   reviewReason: string | null;
+  idempotencyKey: string | null;
+  requestHash: string | null;
+  resolution: { action: ResolveAction; note: string; resolvedAt: Date } | null;
+  /** Set when the credit was booked (by a payment, or by an admin's credit resolution). */
   paidAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
@@ -48,8 +57,16 @@ interface TopUpRow {
   payment_intent_id: string | null;
   amount_paid: string | null;
   refunded_cash: string;
+  failed_refund_cash: string;
   refunded_credit: string;
+  disputed_credit: string;
+  charge_id: string | null;
   review_reason: string | null;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  resolution: ResolveAction | null;
+  resolution_note: string | null;
+  resolved_at: Date | null;
   paid_at: Date | null;
   created_at: Date;
   updated_at: Date;
@@ -57,8 +74,9 @@ interface TopUpRow {
 }
 
 const COLUMNS = `id, account_id, status, credit, price, currency, promotion, checkout_session_id, checkout_url,
-  payment_intent_id, amount_paid, refunded_cash, refunded_credit, review_reason, paid_at, created_at, updated_at,
-  created_at::text AS cursor_at`;
+  payment_intent_id, amount_paid, refunded_cash, failed_refund_cash, refunded_credit, disputed_credit, charge_id,
+  review_reason, idempotency_key, request_hash, resolution, resolution_note, resolved_at, paid_at, created_at,
+  updated_at, created_at::text AS cursor_at`;
 
 const toTopUp = (r: TopUpRow): TopUp => ({
   id: r.id,
@@ -73,8 +91,17 @@ const toTopUp = (r: TopUpRow): TopUp => ({
   paymentIntentId: r.payment_intent_id,
   amountPaid: r.amount_paid === null ? null : money(r.amount_paid),
   refundedCash: money(r.refunded_cash),
+  failedRefundCash: money(r.failed_refund_cash),
   refundedCredit: money(r.refunded_credit),
+  disputedCredit: money(r.disputed_credit),
+  chargeId: r.charge_id,
   reviewReason: r.review_reason,
+  idempotencyKey: r.idempotency_key,
+  requestHash: r.request_hash,
+  resolution:
+    r.resolution === null || r.resolved_at === null
+      ? null
+      : { action: r.resolution, note: r.resolution_note ?? '', resolvedAt: r.resolved_at },
   paidAt: r.paid_at,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
@@ -89,14 +116,26 @@ export const isUuid = (v: unknown): v is string => typeof v === 'string' && UUID
 export class TopUpsRepository {
   constructor(@Inject(DataSource) private readonly ds: DataSource) {}
 
+  /**
+   * Inserts a pending top-up. With an idempotency key, the unique (account_id,
+   * idempotency_key) index makes a second insert under the key fail rather than duplicate.
+   */
   async insertPending(
-    t: { accountId: string; credit: Decimal; price: Decimal; promotion: PromotionSnapshot | null },
+    t: {
+      accountId: string;
+      credit: Decimal;
+      price: Decimal;
+      promotion: PromotionSnapshot | null;
+      idempotencyKey: string | null;
+      requestHash: string | null;
+    },
     em: EntityManager = this.ds.manager,
   ): Promise<TopUp> {
     const rows = await sqlRows<TopUpRow>(
       em,
-      `INSERT INTO top_ups (account_id, status, credit, price, currency, promotion_id, promotion)
-       VALUES ($1, 'pending', $2::numeric, $3::numeric, 'usd', $4, $5::jsonb)
+      `INSERT INTO top_ups (account_id, status, credit, price, currency, promotion_id, promotion,
+                            idempotency_key, request_hash)
+       VALUES ($1, 'pending', $2::numeric, $3::numeric, 'usd', $4, $5::jsonb, $6, $7)
        RETURNING ${COLUMNS}`,
       [
         t.accountId,
@@ -104,17 +143,59 @@ export class TopUpsRepository {
         t.price.toFixed(),
         t.promotion?.id ?? null,
         t.promotion === null ? null : JSON.stringify(t.promotion),
+        t.idempotencyKey,
+        t.requestHash,
       ],
     );
     return toTopUp(rows[0]);
   }
 
-  /** Records the Checkout Session created for a pending top-up. */
+  /**
+   * Serialises the creation of one account's top-ups until the transaction ends (an advisory
+   * lock: no other table is touched), so the pending count read next cannot be raced past.
+   */
+  async lockAccountTopUps(accountId: string, em: EntityManager): Promise<void> {
+    await em.query(`SELECT pg_advisory_xact_lock(hashtextextended('top-ups:' || $1, 0))`, [
+      accountId,
+    ]);
+  }
+
+  /**
+   * Pending top-ups of the account created in the last 24 hours: a Checkout Session cannot be
+   * paid after that (Stripe expires it), so an older one no longer holds a place.
+   */
+  async countPending(accountId: string, em: EntityManager): Promise<number> {
+    const rows = await sqlRows<{ n: string }>(
+      em,
+      `SELECT count(*) AS n FROM top_ups
+       WHERE account_id = $1 AND status = 'pending' AND created_at > now() - interval '24 hours'`,
+      [accountId],
+    );
+    return Number.parseInt(rows[0]?.n ?? '0', 10);
+  }
+
+  async findByIdempotencyKey(
+    accountId: string,
+    idempotencyKey: string,
+    em: EntityManager = this.ds.manager,
+  ): Promise<TopUp | null> {
+    const rows = await sqlRows<TopUpRow>(
+      em,
+      `SELECT ${COLUMNS} FROM top_ups WHERE account_id = $1 AND idempotency_key = $2`,
+      [accountId, idempotencyKey],
+    );
+    return rows[0] ? toTopUp(rows[0]) : null;
+  }
+
+  /**
+   * Records the Checkout Session created for a top-up. Only the first session sticks: a replay
+   * of the create (same Stripe idempotency key) reports the same one.
+   */
   async attachCheckout(id: string, sessionId: string, url: string | null): Promise<TopUp | null> {
     const rows = await sqlRows<TopUpRow>(
       this.ds.manager,
       `UPDATE top_ups SET checkout_session_id = $2, checkout_url = $3, updated_at = now()
-       WHERE id = $1 RETURNING ${COLUMNS}`,
+       WHERE id = $1 AND (checkout_session_id IS NULL OR checkout_session_id = $2) RETURNING ${COLUMNS}`,
       [id, sessionId, url],
     );
     return rows[0] ? toTopUp(rows[0]) : null;
@@ -140,6 +221,26 @@ export class TopUpsRepository {
     return rows[0] ? toTopUp(rows[0]) : null;
   }
 
+  /**
+   * Serialises everything about one Stripe PaymentIntent until the transaction ends: taken
+   * before any top-up row lock by every handler that matches by PaymentIntent, so a dispute
+   * or refund recorded before its payment is known cannot miss being attached to it.
+   */
+  async lockPaymentIntent(paymentIntentId: string, em: EntityManager): Promise<void> {
+    await em.query(`SELECT pg_advisory_xact_lock(hashtextextended('stripe-pi:' || $1, 0))`, [
+      paymentIntentId,
+    ]);
+  }
+
+  async lockByChargeId(chargeId: string, em: EntityManager): Promise<TopUp | null> {
+    const rows = await sqlRows<TopUpRow>(
+      em,
+      `SELECT ${COLUMNS} FROM top_ups WHERE charge_id = $1 ORDER BY created_at, id LIMIT 1 FOR UPDATE`,
+      [chargeId],
+    );
+    return rows[0] ? toTopUp(rows[0]) : null;
+  }
+
   async lockByPaymentIntent(paymentIntentId: string, em: EntityManager): Promise<TopUp | null> {
     const rows = await sqlRows<TopUpRow>(
       em,
@@ -157,6 +258,23 @@ export class TopUpsRepository {
       [sessionId],
     );
     return rows[0]?.id ?? null;
+  }
+
+  /** Every account's top-ups, newest first, optionally in one status (index top_ups_status_created). */
+  async listAll(
+    status: TopUpStatus | null,
+    limit: number,
+    after: CursorKey | null,
+  ): Promise<TopUp[]> {
+    const rows = await sqlRows<TopUpRow>(
+      this.ds.manager,
+      `SELECT ${COLUMNS} FROM top_ups
+       WHERE ($1::text IS NULL OR status = $1)
+         AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
+       ORDER BY created_at DESC, id DESC LIMIT $4`,
+      [status, after?.[0] ?? null, after?.[1] ?? null, limit + 1],
+    );
+    return rows.map(toTopUp);
   }
 
   async listPage(accountId: string, limit: number, after: CursorKey | null): Promise<TopUp[]> {
@@ -232,20 +350,88 @@ export class TopUpsRepository {
   }
 
   /**
-   * Stores cumulative refund figures. Both only grow: an older refund event arriving late
-   * cannot shrink what a newer one recorded.
+   * Stores Stripe's running refund total, which only grows: an older refund event arriving
+   * late cannot shrink what a newer one recorded. Also remembers the charge and PaymentIntent.
    */
-  async recordRefund(
+  async recordRefundedCash(
     id: string,
-    r: { refundedCash: Decimal; refundedCredit: Decimal; paymentIntentId: string | null },
+    r: { refundedCash: Decimal; chargeId: string | null; paymentIntentId: string | null },
     em: EntityManager,
-  ): Promise<void> {
-    await em.query(
+  ): Promise<TopUp> {
+    const rows = await sqlRows<TopUpRow>(
+      em,
       `UPDATE top_ups SET refunded_cash = GREATEST(refunded_cash, $2::numeric),
-         refunded_credit = GREATEST(refunded_credit, $3::numeric),
-         payment_intent_id = COALESCE(payment_intent_id, $4), updated_at = now()
-       WHERE id = $1`,
-      [id, r.refundedCash.toFixed(), r.refundedCredit.toFixed(), r.paymentIntentId],
+         charge_id = COALESCE(charge_id, $3), payment_intent_id = COALESCE(payment_intent_id, $4),
+         updated_at = now()
+       WHERE id = $1 RETURNING ${COLUMNS}`,
+      [id, r.refundedCash.toFixed(), r.chargeId, r.paymentIntentId],
     );
+    return toTopUp(rows[0]);
+  }
+
+  /** The credit refunds now take back and the failed refunds' cash, on the row locked by the caller. */
+  async setRefunded(
+    id: string,
+    r: { refundedCredit: Decimal; failedRefundCash: Decimal },
+    em: EntityManager,
+  ): Promise<TopUp> {
+    const rows = await sqlRows<TopUpRow>(
+      em,
+      `UPDATE top_ups SET refunded_credit = $2::numeric, failed_refund_cash = $3::numeric, updated_at = now()
+       WHERE id = $1 RETURNING ${COLUMNS}`,
+      [id, r.refundedCredit.toFixed(), r.failedRefundCash.toFixed()],
+    );
+    return toTopUp(rows[0]);
+  }
+
+  /** Adds (or, negative, removes) credit held back by disputes, on the row locked by the caller. */
+  async addDisputed(id: string, delta: Decimal, em: EntityManager): Promise<TopUp> {
+    const rows = await sqlRows<TopUpRow>(
+      em,
+      `UPDATE top_ups SET disputed_credit = disputed_credit + $2::numeric, updated_at = now()
+       WHERE id = $1 RETURNING ${COLUMNS}`,
+      [id, delta.toFixed()],
+    );
+    return toTopUp(rows[0]);
+  }
+
+  async recordChargeId(id: string, chargeId: string, em: EntityManager): Promise<void> {
+    await em.query(
+      `UPDATE top_ups SET charge_id = COALESCE(charge_id, $2), updated_at = now() WHERE id = $1`,
+      [id, chargeId],
+    );
+  }
+
+  /**
+   * Flags a credited top-up for an admin (refunds above the amount paid, a dispute without a
+   * usable amount). Only a paid top-up never resolved: an admin's decision is final.
+   */
+  async flagForReview(id: string, reason: string, em: EntityManager): Promise<boolean> {
+    const rows = await sqlRows<{ id: string }>(
+      em,
+      `UPDATE top_ups SET status = 'needs_review', review_reason = $2, updated_at = now()
+       WHERE id = $1 AND status = 'paid' AND resolution IS NULL RETURNING id`,
+      [id, reason],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * An admin's final decision on a needs_review top-up (locked by the caller): only one that
+   * is still in review and unresolved, so two concurrent decisions cannot both apply.
+   */
+  async resolve(
+    id: string,
+    r: { action: ResolveAction; note: string; status: 'paid' | 'failed'; credited: boolean },
+    em: EntityManager,
+  ): Promise<TopUp | null> {
+    const rows = await sqlRows<TopUpRow>(
+      em,
+      `UPDATE top_ups SET status = $2, resolution = $3, resolution_note = $4, resolved_at = now(),
+         paid_at = CASE WHEN $5 THEN now() ELSE paid_at END, updated_at = now()
+       WHERE id = $1 AND status = 'needs_review' AND resolution IS NULL RETURNING ${COLUMNS}`,
+      [id, r.status, r.action, r.note, r.credited],
+    );
+    return rows[0] ? toTopUp(rows[0]) : null;
   }
 }

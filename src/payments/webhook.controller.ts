@@ -35,10 +35,16 @@ export class WebhookController {
   @ApiOperation({
     summary: 'Stripe webhook endpoint',
     description:
-      'Called by Stripe, with no API key: the Stripe-Signature header over the raw body authenticates it. ' +
+      'Called by Stripe, with no API key: the Stripe-Signature header over the raw body authenticates it ' +
+      '(refused when dated more than 5 minutes in the past or in the future). ' +
       'Handles checkout.session.completed / async_payment_succeeded (credit once, when the amount equals the price; ' +
-      'otherwise needs_review), async_payment_failed and expired (close a pending top-up) and charge.refunded ' +
-      '(debit credit × cash refunded ÷ price, cumulatively). Each event id is processed at most once; other types ' +
+      'otherwise needs_review), async_payment_failed and expired (close a pending top-up), charge.refunded ' +
+      "(debit credit × cash refunded ÷ price from Stripe's running total; refunds above the amount paid flag " +
+      'needs_review and never take more than the credit), charge.refund.updated / refund.updated / refund.failed ' +
+      '(a refund failed or canceled gives its credit back once), and charge.dispute.created / funds_withdrawn / ' +
+      'closed lost (debit credit × disputed cash ÷ price once, never more than refunds and earlier disputes left, ' +
+      'ledger type dispute) and funds_reinstated / closed won or warning_closed (book that debit back once; a ' +
+      'dispute won before it was debited is never debited). Each event id is processed at most once; other types ' +
       'are recorded and ignored.',
   })
   @ApiHeader({ name: 'Stripe-Signature', required: true })

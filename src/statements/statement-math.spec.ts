@@ -9,7 +9,9 @@ const facts = (over: Partial<StatementFacts> = {}): StatementFacts => ({
   openingBalance: null,
   closingBalance: null,
   topUps: { count: 0, credit: ZERO, cashPaid: ZERO },
+  redemptions: { count: 0, credit: ZERO },
   refundEntries: ZERO,
+  disputeEntries: ZERO,
   adjustmentEntries: ZERO,
   byModel: [],
   ...over,
@@ -136,6 +138,31 @@ describe('buildStatement', () => {
     );
     expect(reconciles).toBe(true);
     expect(statement.refunds.toFixed()).toBe('50');
+  });
+
+  it('adds redemption credit and signed disputes, to the last digit', () => {
+    // opening 0; top-up 100 (85.00 cash); a code worth 10; a dispute of 42.50 of 85.00 cash
+    // held back 50 (−50), then won (+50); another of 10.00 cash held back 11.7647058824 (lost);
+    // a refund of 10.00 cash took 11.7647058824 back; usage 0.0000000001.
+    const { statement, reconciles, expectedClosing } = buildStatement(
+      '2026-11',
+      facts({
+        openingBalance: null,
+        closingBalance: money('86.4705882351'),
+        topUps: { count: 1, credit: money('100'), cashPaid: money('85.00') },
+        redemptions: { count: 1, credit: money('10') },
+        refundEntries: money('-11.7647058824'),
+        disputeEntries: money('-50').plus('50').minus('11.7647058824'),
+        byModel: [
+          { model: 'm', requests: 1, charged: 1, skipped: 0, review: 0, charge: money('1e-10') },
+        ],
+      }),
+    );
+    expect(expectedClosing.toFixed()).toBe('86.4705882351');
+    expect(reconciles).toBe(true);
+    expect(formatAmount(statement.disputes)).toBe('-11.7647058824');
+    expect(formatAmount(statement.refunds)).toBe('11.7647058824');
+    expect(statement.redemptions).toEqual({ count: 1, credit: money('10') });
   });
 
   it('reports a closing balance that the movements do not explain', () => {

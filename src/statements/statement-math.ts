@@ -61,8 +61,12 @@ export interface StatementFacts {
   /** balance_after of the last entry before the month's end (null: none at all). */
   closingBalance: Decimal | null;
   topUps: { count: number; credit: Decimal; cashPaid: Decimal };
+  /** The month's redemption entries: codes redeemed and the credit they booked. */
+  redemptions: { count: number; credit: Decimal };
   /** Net of the month's refund entries as booked (debits, so normally negative). */
   refundEntries: Decimal;
+  /** Net of the month's dispute entries, signed (debits negative, reversals positive). */
+  disputeEntries: Decimal;
   /** Net of the month's adjustment entries, signed. */
   adjustmentEntries: Decimal;
   byModel: ModelUsage[];
@@ -73,6 +77,7 @@ export interface Statement {
   currency: 'USD';
   openingBalance: Decimal;
   topUps: { count: number; credit: Decimal; cashPaid: Decimal };
+  redemptions: { count: number; credit: Decimal };
   usage: {
     requests: number;
     charged: number;
@@ -83,6 +88,8 @@ export interface Statement {
   };
   /** Credit taken back by refunds, shown positive. */
   refunds: Decimal;
+  /** Signed net of disputes: negative when they held credit back, positive when won back. */
+  disputes: Decimal;
   /** Signed net of adjustments. */
   adjustments: Decimal;
   closingBalance: Decimal;
@@ -90,7 +97,10 @@ export interface Statement {
 
 export interface BuiltStatement {
   statement: Statement;
-  /** opening + top-up credit − usage − refunds + adjustments: must equal the closing balance. */
+  /**
+   * opening + top-up credit + redemption credit − usage − refunds + disputes + adjustments:
+   * must equal the closing balance.
+   */
   expectedClosing: Decimal;
   reconciles: boolean;
 }
@@ -118,8 +128,10 @@ export function buildStatement(period: string, f: StatementFacts): BuiltStatemen
   const refunds = f.refundEntries.neg();
   const expectedClosing = opening
     .plus(f.topUps.credit)
+    .plus(f.redemptions.credit)
     .minus(usage.charge)
     .minus(refunds)
+    .plus(f.disputeEntries)
     .plus(f.adjustmentEntries);
   return {
     statement: {
@@ -127,8 +139,10 @@ export function buildStatement(period: string, f: StatementFacts): BuiltStatemen
       currency: 'USD',
       openingBalance: opening,
       topUps: f.topUps,
+      redemptions: f.redemptions,
       usage: { ...usage, byModel },
       refunds,
+      disputes: f.disputeEntries,
       adjustments: f.adjustmentEntries,
       closingBalance: closing,
     },

@@ -53,6 +53,7 @@ export const toStatementDto = (s: Statement): StatementDto => ({
     credit: formatAmount(s.topUps.credit),
     cashPaid: formatAmount(s.topUps.cashPaid),
   },
+  redemptions: { count: s.redemptions.count, credit: formatAmount(s.redemptions.credit) },
   usage: {
     requests: s.usage.requests,
     charged: s.usage.charged,
@@ -69,6 +70,7 @@ export const toStatementDto = (s: Statement): StatementDto => ({
     })),
   },
   refunds: formatAmount(s.refunds),
+  disputes: formatAmount(s.disputes),
   adjustments: formatAmount(s.adjustments),
   closingBalance: formatAmount(s.closingBalance),
 });
@@ -94,17 +96,20 @@ export const USAGE_CSV_COLUMNS = [
 
 export const USAGE_CSV_HEADER = csvLine(USAGE_CSV_COLUMNS);
 
-/** One event as a CSV line; the charge keeps every digit stored. */
+/**
+ * One event as a CSV line; the charge keeps every digit stored. Every text field, not only
+ * the customer's own (a gateway's request id can be `=HYPERLINK(...)` too), is made inert.
+ */
 export const toUsageCsvLine = (u: UsageItem): string =>
   csvLine([
-    u.requestId,
-    u.tokenId,
+    inertText(u.requestId),
+    inertText(u.tokenId),
     inertText(u.tokenName),
-    u.model,
-    u.outcome,
-    u.reason ?? '',
+    inertText(u.model),
+    inertText(u.outcome),
+    inertText(u.reason ?? ''),
     formatExact(u.charge),
-    u.group,
+    inertText(u.group),
     formatRatio(u.ratio),
     String(u.priceVersion),
     String(u.inputTokens),

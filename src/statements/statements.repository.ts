@@ -41,7 +41,9 @@ const toLedgerLine = (r: LedgerLineRow): LedgerLine => ({
 /** Net movements of the month's non-usage entries, by type. */
 export interface LedgerMovements {
   topUps: { count: number; credit: Decimal; cashPaid: Decimal };
+  redemptions: { count: number; credit: Decimal };
   refunds: Decimal;
+  disputes: Decimal;
   adjustments: Decimal;
 }
 
@@ -113,9 +115,9 @@ export class StatementsRepository {
   }
 
   /**
-   * Top-ups (with the cash paid for them), refunds and adjustments booked in [from, to). Reads
-   * only those entries, through ledger_entries (account_id, type, created_at): usage entries,
-   * the bulk of the ledger, are never touched.
+   * Top-ups (with the cash paid for them), redemptions, refunds, disputes and adjustments
+   * booked in [from, to). Reads only those entries, through ledger_entries (account_id, type,
+   * created_at): usage entries, the bulk of the ledger, are never touched.
    */
   async movements(
     accountId: string,
@@ -135,14 +137,16 @@ export class StatementsRepository {
        LEFT JOIN top_ups t
          ON l.type = 'top_up' AND t.account_id = l.account_id
         AND t.id = CASE WHEN l.reference ~ ${UUID_TEXT} THEN l.reference::uuid END
-       WHERE l.account_id = $1 AND l.type IN ('top_up', 'refund', 'adjustment')
+       WHERE l.account_id = $1 AND l.type IN ('top_up', 'refund', 'dispute', 'redemption', 'adjustment')
          AND l.created_at >= $2::timestamptz AND l.created_at < $3::timestamptz
        GROUP BY l.type`,
       [accountId, from, to],
     );
     const out: LedgerMovements = {
       topUps: { count: 0, credit: ZERO, cashPaid: ZERO },
+      redemptions: { count: 0, credit: ZERO },
       refunds: ZERO,
+      disputes: ZERO,
       adjustments: ZERO,
     };
     for (const r of rows) {
@@ -154,8 +158,14 @@ export class StatementsRepository {
             cashPaid: money(r.cash_paid),
           };
           break;
+        case 'redemption':
+          out.redemptions = { count: Number(r.n), credit: money(r.amount) };
+          break;
         case 'refund':
           out.refunds = money(r.amount);
+          break;
+        case 'dispute':
+          out.disputes = money(r.amount);
           break;
         case 'adjustment':
           out.adjustments = money(r.amount);

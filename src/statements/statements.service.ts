@@ -60,7 +60,9 @@ export class StatementsService {
         openingBalance,
         closingBalance,
         topUps: moves.topUps,
+        redemptions: moves.redemptions,
         refundEntries: moves.refunds,
+        disputeEntries: moves.disputes,
         adjustmentEntries: moves.adjustments,
       };
       const fromRollups = buildStatement(period.period, { ...facts, byModel: daily });

@@ -9,6 +9,9 @@ export type ErrorCode =
   | 'not_found'
   | 'conflict'
   | 'idempotency_conflict'
+  | 'too_many_pending'
+  | 'invalid_code'
+  | 'too_many_attempts'
   | 'payments_not_configured'
   | 'service_unavailable'
   | 'internal_error';
@@ -40,6 +43,7 @@ export function statusOf(code: ErrorCode): number {
   switch (code) {
     case 'validation_failed':
     case 'invalid_json':
+    case 'invalid_code':
       return 400;
     case 'unauthorized':
       return 401;
@@ -51,9 +55,12 @@ export function statusOf(code: ErrorCode): number {
       return 404;
     case 'conflict':
     case 'idempotency_conflict':
+    case 'too_many_pending':
       return 409;
     case 'payload_too_large':
       return 413;
+    case 'too_many_attempts':
+      return 429;
     case 'payments_not_configured':
     case 'service_unavailable':
       return 503;

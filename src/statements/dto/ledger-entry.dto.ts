@@ -1,6 +1,13 @@
 import { ApiProperty } from '@nestjs/swagger';
 
-export const LEDGER_TYPES = ['usage', 'top_up', 'refund', 'adjustment'] as const;
+export const LEDGER_TYPES = [
+  'usage',
+  'top_up',
+  'refund',
+  'dispute',
+  'redemption',
+  'adjustment',
+] as const;
 
 export class LedgerEntryDto {
   @ApiProperty({ example: '1042', description: 'Ascending in booking order' }) id!: string;
@@ -15,7 +22,9 @@ export class LedgerEntryDto {
   @ApiProperty() description!: string;
   @ApiProperty({
     description:
-      'The cause: the usage requestId, the top-up id, `<chargeId>:<cumulative refunded cents>` for a refund, the adjustment id',
+      'The cause: the usage requestId; the top-up id; for a refund `<chargeId>:<cumulative refunded cents>` (or ' +
+      '`<refundId>:failed` when a failed refund gave credit back); for a dispute its id (`<disputeId>:reinstated` ' +
+      'when booked back); the redemption code id; the adjustment id',
   })
   reference!: string;
   @ApiProperty({ description: 'When it was booked; it belongs to that UTC month' })

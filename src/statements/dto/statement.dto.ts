@@ -6,6 +6,11 @@ export class StatementTopUpsDto {
   @ApiProperty({ example: '85.00', description: 'Cash paid for them' }) cashPaid!: string;
 }
 
+export class StatementRedemptionsDto {
+  @ApiProperty({ example: 1, description: 'Redemption codes redeemed this month' }) count!: number;
+  @ApiProperty({ example: '10.00', description: 'Credit they added' }) credit!: string;
+}
+
 export class StatementModelUsageDto {
   @ApiProperty({ example: 'gpt-image-2' }) model!: string;
   @ApiProperty({ example: 120 }) requests!: number;
@@ -48,16 +53,27 @@ export class StatementDto {
   })
   openingBalance!: string;
   @ApiProperty({ type: StatementTopUpsDto }) topUps!: StatementTopUpsDto;
+  @ApiProperty({ type: StatementRedemptionsDto }) redemptions!: StatementRedemptionsDto;
   @ApiProperty({ type: StatementUsageDto }) usage!: StatementUsageDto;
-  @ApiProperty({ example: '0.00', description: 'Credit taken back by refunds, shown positive' })
+  @ApiProperty({
+    example: '0.00',
+    description: 'Credit taken back by refunds, shown positive (net of refunds that failed)',
+  })
   refunds!: string;
+  @ApiProperty({
+    example: '0.00',
+    description:
+      'Net of disputes, signed: negative for credit disputes held back, positive for disputes won back',
+  })
+  disputes!: string;
   @ApiProperty({ example: '-5.00', description: 'Net of adjustments, signed' })
   adjustments!: string;
   @ApiProperty({
     example: '100.7925600000',
     description:
       'Balance after the last entry booked in the month (the opening balance when none); always ' +
-      'openingBalance + topUps.credit − usage.charge − refunds + adjustments, to the last digit',
+      'openingBalance + topUps.credit + redemptions.credit − usage.charge − refunds + disputes + adjustments, ' +
+      'to the last digit',
   })
   closingBalance!: string;
 }
