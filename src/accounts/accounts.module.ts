@@ -10,6 +10,6 @@ import { AdjustmentsService } from './adjustments.service.js';
   imports: [LedgerModule],
   controllers: [AdminAccountsController, MeController],
   providers: [AccountsRepository, AccountsService, AdjustmentsRepository, AdjustmentsService],
-  exports: [AccountsService],
+  exports: [AccountsService, AdjustmentsService],
 })
 export class AccountsModule {}

@@ -63,14 +63,17 @@ export const isUuid = (v: string): boolean => UUID.test(v);
 export class AccountsRepository {
   constructor(@Inject(DataSource) private readonly ds: DataSource) {}
 
-  async insert(a: {
-    name: string;
-    email: string | null;
-    keyHash: string;
-    keyPrefix: string;
-  }): Promise<Account> {
+  async insert(
+    a: {
+      name: string;
+      email: string | null;
+      keyHash: string;
+      keyPrefix: string;
+    },
+    em: EntityManager = this.ds.manager,
+  ): Promise<Account> {
     const rows = await sqlRows<AccountRow>(
-      this.ds,
+      em,
       `INSERT INTO accounts (name, email, console_key_hash, console_key_prefix) VALUES ($1, $2, $3, $4)
        RETURNING ${COLUMNS}`,
       [a.name, a.email, a.keyHash, a.keyPrefix],

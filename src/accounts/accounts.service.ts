@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
 import { generateSecret, hashSecret, keyPrefix } from '../auth/secrets.js';
 import { DomainError, notFound } from '../common/errors/domain-error.js';
 import { formatAmount } from '../common/money/money.js';
@@ -43,20 +44,26 @@ export const toMeDto = (a: Account): MeDto => ({
 export class AccountsService {
   constructor(@Inject(AccountsRepository) private readonly repo: AccountsRepository) {}
 
-  /** The console key is returned here and never again: only its hash is stored. */
-  async create(dto: CreateAccountDto): Promise<AccountWithKeyDto> {
+  /**
+   * The console key is returned here and never again: only its hash is stored. With `em`, the
+   * account is created in the caller's transaction (console sign-up creates its login with it).
+   */
+  async create(dto: CreateAccountDto, em?: EntityManager): Promise<AccountWithKeyDto> {
     const consoleKey = generateSecret('ck_');
-    const account = await this.repo.insert({
-      name: dto.name,
-      email: dto.email ?? null,
-      keyHash: hashSecret(consoleKey),
-      keyPrefix: keyPrefix(consoleKey),
-    });
+    const account = await this.repo.insert(
+      {
+        name: dto.name,
+        email: dto.email ?? null,
+        keyHash: hashSecret(consoleKey),
+        keyPrefix: keyPrefix(consoleKey),
+      },
+      em,
+    );
     return { ...toAccountDto(account), consoleKey };
   }
 
-  async get(id: string): Promise<Account> {
-    const a = await this.repo.findById(id);
+  async get(id: string, em?: EntityManager): Promise<Account> {
+    const a = await this.repo.findById(id, em);
     if (!a) throw notFound('account');
     return a;
   }

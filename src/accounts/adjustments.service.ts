@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { DomainError, invalid, notFound } from '../common/errors/domain-error.js';
 import { IDEMPOTENCY_KEY_PATTERN } from '../common/http/idempotency-key.js';
 import { money } from '../common/money/money.js';
@@ -21,25 +21,27 @@ export class AdjustmentsService {
   /**
    * Books a signed credit or debit once per idempotency key. A replay with the same body
    * returns the stored adjustment (`replayed: true`); a different body under the key is 409.
+   * With `outer`, it runs in the caller's transaction (console sign-up's trial credit).
    */
   async create(
     accountId: string,
     idempotencyKey: string | undefined,
     dto: CreateAdjustmentDto,
+    outer?: EntityManager,
   ): Promise<{ adjustment: Adjustment; replayed: boolean }> {
     if (idempotencyKey === undefined || !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
       throw invalid('Idempotency-Key', 'header is required: 1 to 255 printable characters');
     }
     const amount = money(dto.amount);
     if (amount.isZero()) throw invalid('amount', 'must not be zero');
-    if (!(await this.accounts.findById(accountId))) throw notFound('account');
+    if (!(await this.accounts.findById(accountId, outer))) throw notFound('account');
 
     // Same amount written "5.0" or "5.00" is the same request.
     const requestHash = createHash('sha256')
       .update(JSON.stringify([amount.toFixed(), dto.reason]))
       .digest('hex');
 
-    return this.ds.transaction(async (em) => {
+    const book = async (em: EntityManager) => {
       const claimed = await this.repo.claim(
         { accountId, idempotencyKey, requestHash, amount, reason: dto.reason },
         em,
@@ -70,6 +72,7 @@ export class AdjustmentsService {
         adjustment: { ...claimed, ledgerEntryId: entry.id, balanceAfter: entry.balanceAfter },
         replayed: false,
       };
-    });
+    };
+    return outer ? book(outer) : this.ds.transaction(book);
   }
 }

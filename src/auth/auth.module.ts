@@ -1,10 +1,11 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { AccountsModule } from '../accounts/accounts.module.js';
+import { ConsoleModule } from '../console/console.module.js';
 import { AuthGuard } from './auth.guard.js';
 
 @Module({
-  imports: [AccountsModule],
+  imports: [AccountsModule, ConsoleModule],
   providers: [{ provide: APP_GUARD, useClass: AuthGuard }],
 })
 export class AuthModule {}
