@@ -8,6 +8,7 @@ COPY migrations ./migrations
 COPY bench ./bench
 COPY faults ./faults
 COPY tools ./tools
+COPY web ./web
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
@@ -15,7 +16,10 @@ WORKDIR /app
 ENV NODE_ENV=production PORT=3000
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/web/dist ./web/dist
 COPY package.json ./
 USER node
 EXPOSE 3000
+# node is PID 1: it handles SIGTERM itself (drains requests, then exits 0).
+STOPSIGNAL SIGTERM
 CMD ["node", "dist/src/main.js"]

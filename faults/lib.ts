@@ -22,7 +22,7 @@ import { mapLimit, sleep } from '../bench/lib/stats.js';
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/faults
 export const ROOT = resolve(HERE, '..', '..');
 export const MAIN_JS = join(ROOT, 'dist', 'src', 'main.js');
-export const RECONCILE_JS = join(ROOT, 'dist', 'src', 'ledger', 'reconcile-cli.js');
+export const RECONCILE_JS = join(ROOT, 'dist', 'src', 'statements', 'reconcile-cli.js');
 /** Git-ignore this folder: service logs and soak.json land here. */
 export const RESULTS_DIR = join(ROOT, 'faults', 'results');
 
@@ -1415,7 +1415,7 @@ async function verifyHolds(
   return lines;
 }
 
-/** Runs `node dist/src/ledger/reconcile-cli.js` on the database, as `npm run reconcile` does. */
+/** Runs `node dist/src/statements/reconcile-cli.js` on the database, as `npm run reconcile` does. */
 export function runReconcile(url: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [RECONCILE_JS], {

@@ -363,6 +363,7 @@ describe('customer console API', () => {
           action: 'account.invite',
           after: { email: email.toLowerCase(), expiresAt: inv.body.expiresAt },
         }),
+        expect.objectContaining({ actor: 'admin', action: 'account.create' }),
       ]);
       expect(JSON.stringify(audit.body)).not.toContain(token);
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { reconcile } from '../src/ledger/reconcile.js';
+import { reconcile } from '../src/statements/reconcile.js';
 import {
   Body,
   createToken,

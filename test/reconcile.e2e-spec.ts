@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
-import { reconcile } from '../src/ledger/reconcile.js';
+import { reconcile } from '../src/statements/reconcile.js';
 import { createAccount, createToken, postAdjustment, postEvents } from './helpers/api.js';
 import { createTestApp, TestApp } from './helpers/test-app.js';
 

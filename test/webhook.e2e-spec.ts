@@ -487,4 +487,20 @@ describe('Stripe webhook', () => {
       expect(await eventCount(event.id as string)).toBe(1);
     });
   });
+
+  it('counts each event by type and outcome in billing_stripe_events_total', async () => {
+    const c = await newTopUp();
+    const event = paidEvent(c);
+    expect((await deliver(event)).status).toBe(200);
+    expect((await deliver(event)).status).toBe(200);
+    const text = (
+      await t.http.get('/metrics').set('Authorization', `Bearer ${t.adminKey}`).expect(200)
+    ).text;
+    expect(text).toMatch(
+      /billing_stripe_events_total\{type="checkout.session.completed",outcome="credited"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /billing_stripe_events_total\{type="checkout.session.completed",outcome="duplicate"\} [1-9]/,
+    );
+  });
 });

@@ -7,7 +7,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { CurrentAccountId, Roles } from '../auth/principal.js';
+import { CurrentAccountId, CurrentActor, Roles } from '../auth/principal.js';
 import { IdempotencyKey } from '../common/http/idempotency-key.js';
 import { formatAmount } from '../common/money/money.js';
 import { ListQueryDto, Page } from '../common/pagination/pagination.js';
@@ -48,8 +48,8 @@ export class AdminAccountsController {
 
   @Post()
   @ApiCreatedResponse({ type: AccountWithKeyDto, description: 'consoleKey is shown only here' })
-  create(@Body() dto: CreateAccountDto): Promise<AccountWithKeyDto> {
-    return this.accounts.create(dto);
+  create(@Body() dto: CreateAccountDto, @CurrentActor() actor: string): Promise<AccountWithKeyDto> {
+    return this.accounts.createAudited(dto, actor);
   }
 
   @Get()
@@ -66,8 +66,12 @@ export class AdminAccountsController {
 
   @Patch(':id')
   @ApiOkResponse({ type: AccountDto })
-  async update(@Param('id') id: string, @Body() dto: UpdateAccountDto): Promise<AccountDto> {
-    return toAccountDto(await this.accounts.update(id, dto));
+  async update(
+    @Param('id') id: string,
+    @Body() dto: UpdateAccountDto,
+    @CurrentActor() actor: string,
+  ): Promise<AccountDto> {
+    return toAccountDto(await this.accounts.update(id, dto, actor));
   }
 
   @Post(':id/console-key')
@@ -75,8 +79,11 @@ export class AdminAccountsController {
     type: AccountWithKeyDto,
     description: 'The new consoleKey, shown only here; the old one stops working',
   })
-  rotateConsoleKey(@Param('id') id: string): Promise<AccountWithKeyDto> {
-    return this.accounts.rotateConsoleKey(id);
+  rotateConsoleKey(
+    @Param('id') id: string,
+    @CurrentActor() actor: string,
+  ): Promise<AccountWithKeyDto> {
+    return this.accounts.rotateConsoleKey(id, actor);
   }
 
   @Post(':id/adjustments')
@@ -91,8 +98,15 @@ export class AdminAccountsController {
     @IdempotencyKey() idempotencyKey: string | undefined,
     @Body() dto: CreateAdjustmentDto,
     @Res({ passthrough: true }) res: Response,
+    @CurrentActor() actor: string,
   ): Promise<AdjustmentDto> {
-    const { adjustment, replayed } = await this.adjustments.create(id, idempotencyKey, dto);
+    const { adjustment, replayed } = await this.adjustments.create(
+      id,
+      idempotencyKey,
+      dto,
+      undefined,
+      actor,
+    );
     res.status(replayed ? 200 : 201);
     return toAdjustmentDto(adjustment);
   }

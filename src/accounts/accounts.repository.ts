@@ -115,10 +115,11 @@ export class AccountsRepository {
   async update(
     id: string,
     patch: { name?: string; status?: AccountStatus; creditLimit?: string },
+    em: EntityManager = this.ds.manager,
   ): Promise<Account | null> {
     if (!isUuid(id)) return null;
     const rows = await sqlRows<AccountRow>(
-      this.ds,
+      em,
       `UPDATE accounts SET name = COALESCE($2, name), status = COALESCE($3, status),
          credit_limit = COALESCE($4::numeric, credit_limit), updated_at = now()
        WHERE id = $1 RETURNING ${COLUMNS}`,
@@ -128,10 +129,15 @@ export class AccountsRepository {
   }
 
   /** Replaces the console key: the old one stops working with this statement's commit. */
-  async replaceConsoleKey(id: string, keyHash: string, keyPrefix: string): Promise<Account | null> {
+  async replaceConsoleKey(
+    id: string,
+    keyHash: string,
+    keyPrefix: string,
+    em: EntityManager = this.ds.manager,
+  ): Promise<Account | null> {
     if (!isUuid(id)) return null;
     const rows = await sqlRows<AccountRow>(
-      this.ds,
+      em,
       `UPDATE accounts SET console_key_hash = $2, console_key_prefix = $3, updated_at = now()
        WHERE id = $1 RETURNING ${COLUMNS}`,
       [id, keyHash, keyPrefix],

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
+import { AuditService } from '../audit/audit.service.js';
 import { generateSecret, hashSecret, keyPrefix } from '../auth/secrets.js';
 import { DomainError, notFound } from '../common/errors/domain-error.js';
 import { formatAmount } from '../common/money/money.js';
@@ -42,7 +43,20 @@ export const toMeDto = (a: Account): MeDto => ({
 
 @Injectable()
 export class AccountsService {
-  constructor(@Inject(AccountsRepository) private readonly repo: AccountsRepository) {}
+  constructor(
+    @Inject(AccountsRepository) private readonly repo: AccountsRepository,
+    @Inject(AuditService) private readonly audit: AuditService,
+  ) {}
+
+  /** An admin's account creation, with its audit entry (never the console key). */
+  createAudited(dto: CreateAccountDto, actor: string): Promise<AccountWithKeyDto> {
+    return this.audit.change(actor, 'account.create', async (em) => {
+      const created = await this.create(dto, em);
+      // The entry shows the account as admins read it (console key prefix only, never the key).
+      const after = await this.get(created.id, em);
+      return { result: created, target: `account:${created.id}`, after: toAccountDto(after) };
+    });
+  }
 
   /**
    * The console key is returned here and never again: only its hash is stored. With `em`, the
@@ -84,17 +98,40 @@ export class AccountsService {
     return toPage(rows, limit, (a) => [a.cursorAt, a.id], toAccountDto);
   }
 
-  async update(id: string, dto: UpdateAccountDto): Promise<Account> {
-    const a = await this.repo.update(id, dto);
-    if (!a) throw notFound('account');
-    return a;
+  /** Name, status or credit limit, with the change's audit entry in the same transaction. */
+  update(id: string, dto: UpdateAccountDto, actor: string): Promise<Account> {
+    return this.audit.change(actor, 'account.update', async (em) => {
+      const before = await this.get(id, em);
+      const a = await this.repo.update(id, dto, em);
+      if (!a) throw notFound('account');
+      return {
+        result: a,
+        target: `account:${id}`,
+        before: toAccountDto(before),
+        after: toAccountDto(a),
+      };
+    });
   }
 
-  async rotateConsoleKey(id: string): Promise<AccountWithKeyDto> {
+  rotateConsoleKey(id: string, actor: string): Promise<AccountWithKeyDto> {
     const consoleKey = generateSecret('ck_');
-    const a = await this.repo.replaceConsoleKey(id, hashSecret(consoleKey), keyPrefix(consoleKey));
-    if (!a) throw notFound('account');
-    return { ...toAccountDto(a), consoleKey };
+    return this.audit.change(actor, 'account.rotate_console_key', async (em) => {
+      const before = await this.get(id, em);
+      const a = await this.repo.replaceConsoleKey(
+        id,
+        hashSecret(consoleKey),
+        keyPrefix(consoleKey),
+        em,
+      );
+      if (!a) throw notFound('account');
+      // The audit log shows which key prefix replaced which, never a key.
+      return {
+        result: { ...toAccountDto(a), consoleKey },
+        target: `account:${id}`,
+        before: { consoleKeyPrefix: before.consoleKeyPrefix },
+        after: { consoleKeyPrefix: a.consoleKeyPrefix },
+      };
+    });
   }
 
   findIdByConsoleKeyHash(hash: string): Promise<string | null> {

@@ -4,6 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { DomainError, invalid, notFound } from '../common/errors/domain-error.js';
 import { IDEMPOTENCY_KEY_PATTERN } from '../common/http/idempotency-key.js';
 import { money } from '../common/money/money.js';
+import { AuditService } from '../audit/audit.service.js';
 import { LedgerService } from '../ledger/ledger.service.js';
 import { AccountsRepository } from './accounts.repository.js';
 import { Adjustment, AdjustmentsRepository } from './adjustments.repository.js';
@@ -16,6 +17,7 @@ export class AdjustmentsService {
     @Inject(AccountsRepository) private readonly accounts: AccountsRepository,
     @Inject(AdjustmentsRepository) private readonly repo: AdjustmentsRepository,
     @Inject(LedgerService) private readonly ledger: LedgerService,
+    @Inject(AuditService) private readonly audit: AuditService,
   ) {}
 
   /**
@@ -28,6 +30,8 @@ export class AdjustmentsService {
     idempotencyKey: string | undefined,
     dto: CreateAdjustmentDto,
     outer?: EntityManager,
+    /** The admin who books it, for the audit log (none for the console's trial credit). */
+    actor?: string,
   ): Promise<{ adjustment: Adjustment; replayed: boolean }> {
     if (idempotencyKey === undefined || !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
       throw invalid('Idempotency-Key', 'header is required: 1 to 255 printable characters');
@@ -68,10 +72,20 @@ export class AdjustmentsService {
         em,
       );
       await this.repo.recordBooking(claimed.id, entry.id, entry.balanceAfter, em);
-      return {
-        adjustment: { ...claimed, ledgerEntryId: entry.id, balanceAfter: entry.balanceAfter },
-        replayed: false,
-      };
+      const adjustment = { ...claimed, ledgerEntryId: entry.id, balanceAfter: entry.balanceAfter };
+      if (actor !== undefined) {
+        await this.audit.record(
+          {
+            actor,
+            action: 'account.adjust',
+            target: `account:${accountId}`,
+            before: null,
+            after: { adjustmentId: claimed.id, amount: amount.toFixed(), reason: dto.reason },
+          },
+          em,
+        );
+      }
+      return { adjustment, replayed: false };
     };
     return outer ? book(outer) : this.ds.transaction(book);
   }

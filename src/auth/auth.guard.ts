@@ -2,27 +2,30 @@ import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/commo
 import { Reflector } from '@nestjs/core';
 import { ConfigService } from '@nestjs/config';
 import { AccountsService } from '../accounts/accounts.service.js';
-import { AuthConfig } from '../config/app.config.js';
+import type { AppConfig } from '../config/app.config.js';
+import { ConsoleSessionsService } from '../console/sessions.service.js';
 import { DomainError } from '../common/errors/domain-error.js';
 import { AuthedRequest, Principal, PUBLIC_KEY, Role, ROLES_KEY } from './principal.js';
 import { hashForCompare, hashSecret, matchesAny } from './secrets.js';
 
 /**
- * Resolves `Authorization: Bearer <key>` to a principal: 401 when missing or unknown,
- * 403 when the key belongs to a role the route does not admit.
+ * Resolves `Authorization: Bearer <key>` (or, without one, a console session cookie) to a
+ * principal: 401 when missing or unknown, 403 when the key belongs to a role the route does
+ * not admit.
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
-  private readonly adminHashes: Buffer[];
+  private readonly admins: { name: string; hash: Buffer }[];
   private readonly gatewayHashes: Buffer[];
 
   constructor(
     @Inject(Reflector) private readonly reflector: Reflector,
     @Inject(AccountsService) private readonly accounts: AccountsService,
-    @Inject(ConfigService) config: ConfigService,
+    @Inject(ConfigService) config: ConfigService<AppConfig, true>,
+    @Inject(ConsoleSessionsService) private readonly sessions: ConsoleSessionsService,
   ) {
-    const auth = config.getOrThrow<AuthConfig>('auth');
-    this.adminHashes = auth.adminKeys.map(hashForCompare);
+    const auth = config.get('auth', { infer: true });
+    this.admins = auth.adminKeys.map((k) => ({ name: k.name, hash: hashForCompare(k.key) }));
     this.gatewayHashes = auth.gatewayKeys.map(hashForCompare);
   }
 
@@ -32,7 +35,11 @@ export class AuthGuard implements CanActivate {
     const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets) ?? [];
 
     const req = ctx.switchToHttp().getRequest<AuthedRequest>();
-    const principal = await this.resolve(req.headers.authorization);
+    // Without an Authorization header, a console session cookie stands for its customer.
+    const principal =
+      req.headers.authorization === undefined
+        ? await this.sessions.principalFor(req)
+        : await this.resolve(req.headers.authorization);
     if (!principal) throw new DomainError('unauthorized', 'missing or unknown API key');
     if (!roles.includes(principal.role)) {
       throw new DomainError(
@@ -50,7 +57,10 @@ export class AuthGuard implements CanActivate {
     if (!match) return null;
     const key = match[1];
     const presented = hashForCompare(key);
-    if (matchesAny(presented, this.adminHashes)) return { role: 'admin' };
+    // Each admin key is compared (constant time) so the matching one names the actor.
+    let actor: string | null = null;
+    for (const a of this.admins) if (matchesAny(presented, [a.hash])) actor = a.name;
+    if (actor !== null) return { role: 'admin', actor };
     if (matchesAny(presented, this.gatewayHashes)) return { role: 'gateway' };
     if (key.startsWith('ck_')) {
       const accountId = await this.accounts.findIdByConsoleKeyHash(hashSecret(key));

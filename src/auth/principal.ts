@@ -4,7 +4,7 @@ import type { Request } from 'express';
 export type Role = 'admin' | 'gateway' | 'customer';
 
 export type Principal =
-  { role: 'admin' } | { role: 'gateway' } | { role: 'customer'; accountId: string };
+  { role: 'admin'; actor: string } | { role: 'gateway' } | { role: 'customer'; accountId: string };
 
 export interface AuthedRequest extends Request {
   principal?: Principal;
@@ -36,3 +36,11 @@ export const CurrentAccountId = createParamDecorator(
     return p.accountId;
   },
 );
+
+/** The name of the admin key that made the request (routes under /v1/admin are admin-only). */
+export const CurrentActor = createParamDecorator((_: unknown, ctx: ExecutionContext): string => {
+  const req = ctx.switchToHttp().getRequest<AuthedRequest>();
+  const p = req.principal;
+  if (!p || p.role !== 'admin') throw new Error('route is not admin-only');
+  return p.actor;
+});

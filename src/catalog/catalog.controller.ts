@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Inject, Param, Put, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { AnyRole, Roles } from '../auth/principal.js';
+import { AnyRole, CurrentActor, Roles } from '../auth/principal.js';
 import { ListQueryDto, Page } from '../common/pagination/pagination.js';
 import { CatalogService, toPriceVersionDto } from './catalog.service.js';
 import { PriceVersionDto, PriceVersionPageDto, PutPriceDto } from './dto/price.dto.js';
@@ -24,8 +24,12 @@ export class CatalogController {
   @Put('admin/models/:model')
   @Roles('admin')
   @ApiOkResponse({ type: PriceVersionDto, description: 'The new price version' })
-  async put(@Param('model') model: string, @Body() dto: PutPriceDto): Promise<PriceVersionDto> {
-    return toPriceVersionDto(await this.catalog.putPrice(model, dto));
+  async put(
+    @Param('model') model: string,
+    @Body() dto: PutPriceDto,
+    @CurrentActor() actor: string,
+  ): Promise<PriceVersionDto> {
+    return toPriceVersionDto(await this.catalog.putPrice(model, dto, actor));
   }
 
   @Get('admin/models/:model/versions')

@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { DomainError, ErrorDetail, notFound } from '../common/errors/domain-error.js';
 import { formatExact, money, ZERO } from '../common/money/money.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
+import { AuditService } from '../audit/audit.service.js';
 import { seedOnce } from '../database/seed.js';
 import { CatalogPrice, CatalogRepository, NewPriceVersion } from './catalog.repository.js';
 import { MODEL_NAME, PriceVersionDto, PutPriceDto } from './dto/price.dto.js';
@@ -81,6 +82,7 @@ export class CatalogService implements OnModuleInit {
   constructor(
     @Inject(DataSource) private readonly ds: DataSource,
     @Inject(CatalogRepository) private readonly repo: CatalogRepository,
+    @Inject(AuditService) private readonly audit: AuditService,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -109,7 +111,7 @@ export class CatalogService implements OnModuleInit {
     return this.repo.pricedModels(models);
   }
 
-  async putPrice(model: string, dto: PutPriceDto): Promise<CatalogPrice> {
+  async putPrice(model: string, dto: PutPriceDto, actor: string): Promise<CatalogPrice> {
     const details = this.checkPrice(model, dto);
     if (details.length > 0) {
       throw new DomainError(
@@ -118,7 +120,21 @@ export class CatalogService implements OnModuleInit {
         details,
       );
     }
-    return this.ds.transaction((em) => this.repo.appendVersion({ ...dto, model }, em));
+    return this.ds.transaction(async (em) => {
+      const before = await this.repo.findCurrent(model, em);
+      const p = await this.repo.appendVersion({ ...dto, model }, em);
+      await this.audit.record(
+        {
+          actor,
+          action: 'price.put',
+          target: `model:${model}`,
+          before: before ? toPriceVersionDto(before) : null,
+          after: toPriceVersionDto(p),
+        },
+        em,
+      );
+      return p;
+    });
   }
 
   async listVersions(

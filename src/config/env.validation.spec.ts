@@ -16,6 +16,12 @@ describe('validateEnv', () => {
     ['STRIPE_WEBHOOK_SECRET', 'secret'],
     ['LOG_LEVEL', 'loud'],
     ['DB_POOL_SIZE', '0'],
+    ['HOLD_TTL_SECONDS', '0'],
+    ['SHUTDOWN_GRACE_SECONDS', '-1'],
+    ['LOCK_TIMEOUT_MS', 'soon'],
+    ['RATE_LIMIT_PER_MINUTE', '0'],
+    ['RATE_LIMIT_REDIS_URL', 'http://x'],
+    ['METRICS_TOKEN', 'short'],
   ])('stops the start naming %s when it is %p', (name, value) => {
     expect(() => validateEnv({ [name]: value })).toThrow(
       new RegExp(`^Invalid configuration:[\\s\\S]*${name}`),
@@ -31,6 +37,15 @@ describe('validateEnv', () => {
     }
     expect(message).toContain('ADMIN_API_KEY');
     expect(message).not.toContain('short secret');
+  });
+
+  it('accepts named admin keys, name:key', () => {
+    expect(() =>
+      validateEnv({ ADMIN_API_KEY: 'alice:first-admin-key-0001,bob:second-admin-key-002' }),
+    ).not.toThrow();
+    expect(() => validateEnv({ ADMIN_API_KEY: 'al ice:first-admin-key-0001' })).toThrow(
+      /ADMIN_API_KEY/,
+    );
   });
 
   it('accepts comma-separated keys for rotation', () => {

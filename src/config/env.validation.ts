@@ -27,8 +27,14 @@ export class EnvironmentVariables {
 
   @IsOptional()
   @IsString()
-  @Matches(/^[^,\s]{16,}(,[^,\s]{16,})*$/, {
-    message: 'ADMIN_API_KEY must be one or more comma-separated keys of at least 16 characters',
+  NODE_ENV?: string;
+
+  // Entries are `key` or `name:key`; the name is the audit log's actor.
+  @IsOptional()
+  @IsString()
+  @Matches(/^([A-Za-z0-9_.-]{1,64}:)?[^,:\s]{16,}(,([A-Za-z0-9_.-]{1,64}:)?[^,:\s]{16,})*$/, {
+    message:
+      'ADMIN_API_KEY must be one or more comma-separated keys (or name:key) of at least 16 characters',
   })
   ADMIN_API_KEY?: string;
 
@@ -80,9 +86,61 @@ export class EnvironmentVariables {
   @Min(1)
   @Max(86400)
   HOLD_TTL_SECONDS?: number;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(600)
+  SHUTDOWN_GRACE_SECONDS?: number;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1000)
+  @Max(600_000)
+  REQUEST_TIMEOUT_MS?: number;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(10)
+  @Max(600_000)
+  LOCK_TIMEOUT_MS?: number;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  @Max(3_600_000)
+  STATEMENT_TIMEOUT_MS?: number;
+
+  @IsOptional()
+  @IsString()
+  @Matches(/^\S{16,}$/, { message: 'METRICS_TOKEN must be at least 16 characters' })
+  METRICS_TOKEN?: string;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  RATE_LIMIT_PER_MINUTE?: number;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE?: number;
+
+  @IsOptional()
+  @Matches(/^rediss?:\/\//, { message: 'RATE_LIMIT_REDIS_URL must be a redis:// URL' })
+  RATE_LIMIT_REDIS_URL?: string;
 }
 
 export function validateEnv(config: Record<string, unknown>): EnvironmentVariables {
+  // Only the variables this class names are read; the rest of the environment is ignored.
   // Empty strings count as unset, like most shells and compose files treat them.
   const cleaned = Object.fromEntries(Object.entries(config).filter(([, v]) => v !== ''));
   const env = plainToInstance(EnvironmentVariables, cleaned);

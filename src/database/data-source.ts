@@ -6,6 +6,8 @@ import { Statements1764000000000 } from '../../migrations/1764000000000-statemen
 import { UsageEventsLean1764300000000 } from '../../migrations/1764300000000-usage-events-lean.js';
 import { SpendControl1764500000000 } from '../../migrations/1764500000000-spend-control.js';
 import { UsageCounts1764510000000 } from '../../migrations/1764510000000-usage-counts.js';
+import { AuditLog1764520000000 } from '../../migrations/1764520000000-audit-log.js';
+import { PaymentsGuard1764600000000 } from '../../migrations/1764600000000-payments-guard.js';
 import { Console1764700000000 } from '../../migrations/1764700000000-console.js';
 
 /** Migrations in the order they run; listed explicitly so the app, the CLI and tests agree. */
@@ -17,13 +19,27 @@ export const MIGRATIONS = [
   UsageEventsLean1764300000000,
   SpendControl1764500000000,
   UsageCounts1764510000000,
+  AuditLog1764520000000,
+  PaymentsGuard1764600000000,
   Console1764700000000,
 ];
 
-export function dataSourceOptions(url: string, poolSize = 20): DataSourceOptions {
+export interface DatabaseSettings {
+  url: string;
+  poolSize?: number;
+  /**
+   * The pool's lock_timeout: how long a statement waits for a row lock before giving up, so
+   * one stuck account cannot stall the others. Ingestion writes an event alone with a longer
+   * wait (LOCK_TIMEOUT_MS) after its group gave up.
+   */
+  lockTimeoutMs?: number;
+  statementTimeoutMs?: number;
+}
+
+export function dataSourceOptions(db: DatabaseSettings): DataSourceOptions {
   return {
     type: 'postgres',
-    url,
+    url: db.url,
     entities: [],
     migrations: MIGRATIONS,
     migrationsTableName: 'migrations',
@@ -31,13 +47,17 @@ export function dataSourceOptions(url: string, poolSize = 20): DataSourceOptions
     synchronize: false,
     logging: false,
     applicationName: 'image-billing',
-    extra: { max: poolSize },
+    extra: {
+      max: db.poolSize ?? 20,
+      ...(db.lockTimeoutMs ? { lock_timeout: db.lockTimeoutMs } : {}),
+      ...(db.statementTimeoutMs ? { statement_timeout: db.statementTimeoutMs } : {}),
+    },
   };
 }
 
 /** The one DataSource definition shared by the app and `npm run migration:run`. */
 export function createDataSource(url: string, poolSize?: number): DataSource {
-  return new DataSource(dataSourceOptions(url, poolSize));
+  return new DataSource(dataSourceOptions({ url, poolSize }));
 }
 
 /** Advisory lock key so that instances starting together run migrations one at a time. */

@@ -1,9 +1,13 @@
 import { createDataSource, runMigrations } from './data-source.js';
-import { resolveDatabaseUrl } from './resolve-database.js';
+import { startLocalDatabase } from './resolve-database.js';
 
 /** `npm run migration:run` (and `-- --revert` to undo the last one). */
 async function main(): Promise<void> {
-  const db = await resolveDatabaseUrl((m) => process.stdout.write(`${m}\n`));
+  // CLI tools read their one variable directly; the service reads only its typed config.
+  const given = process.env.DATABASE_URL;
+  const db = given
+    ? { url: given, stop: undefined }
+    : await startLocalDatabase((m) => process.stdout.write(`${m}\n`));
   const ds = createDataSource(db.url, 2);
   await ds.initialize();
   try {

@@ -11,7 +11,7 @@ import {
   Query,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
-import { Roles } from '../auth/principal.js';
+import { CurrentActor, Roles } from '../auth/principal.js';
 import { ListQueryDto, Page } from '../common/pagination/pagination.js';
 import { CreateGroupDto, GroupDto, GroupPageDto, UpdateGroupDto } from './dto/group.dto.js';
 import { GroupsService, toGroupDto } from './groups.service.js';
@@ -32,8 +32,8 @@ export class GroupsController {
 
   @Post()
   @ApiCreatedResponse({ type: GroupDto })
-  async create(@Body() dto: CreateGroupDto): Promise<GroupDto> {
-    return toGroupDto(await this.groups.create(dto));
+  async create(@Body() dto: CreateGroupDto, @CurrentActor() actor: string): Promise<GroupDto> {
+    return toGroupDto(await this.groups.create(dto, actor));
   }
 
   @Get(':name')
@@ -44,13 +44,17 @@ export class GroupsController {
 
   @Patch(':name')
   @ApiOkResponse({ type: GroupDto })
-  async update(@Param('name') name: string, @Body() dto: UpdateGroupDto): Promise<GroupDto> {
-    return toGroupDto(await this.groups.update(name, dto));
+  async update(
+    @Param('name') name: string,
+    @Body() dto: UpdateGroupDto,
+    @CurrentActor() actor: string,
+  ): Promise<GroupDto> {
+    return toGroupDto(await this.groups.update(name, dto, actor));
   }
 
   @Delete(':name')
   @HttpCode(204)
-  delete(@Param('name') name: string): Promise<void> {
-    return this.groups.delete(name);
+  delete(@Param('name') name: string, @CurrentActor() actor: string): Promise<void> {
+    return this.groups.delete(name, actor);
   }
 }

@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { conflict, invalid, notFound } from '../common/errors/domain-error.js';
 import { formatRatio } from '../common/money/money.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
+import { AuditService } from '../audit/audit.service.js';
 import { seedOnce } from '../database/seed.js';
 import { CreateGroupDto, GroupDto, UpdateGroupDto } from './dto/group.dto.js';
 import { Group, GroupsRepository } from './groups.repository.js';
@@ -22,6 +23,7 @@ export class GroupsService implements OnModuleInit {
   constructor(
     @Inject(DataSource) private readonly ds: DataSource,
     @Inject(GroupsRepository) private readonly repo: GroupsRepository,
+    @Inject(AuditService) private readonly audit: AuditService,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -66,7 +68,7 @@ export class GroupsService implements OnModuleInit {
     return g;
   }
 
-  async create(dto: CreateGroupDto): Promise<Group> {
+  async create(dto: CreateGroupDto, actor: string): Promise<Group> {
     return this.ds.transaction(async (em) => {
       if (dto.isDefault) await this.repo.clearDefault(em);
       const g = await this.repo.insert(
@@ -80,27 +82,62 @@ export class GroupsService implements OnModuleInit {
         em,
       );
       if (!g) throw conflict(`group ${dto.name} already exists`);
+      await this.audit.record(
+        {
+          actor,
+          action: 'group.create',
+          target: `group:${g.name}`,
+          before: null,
+          after: toGroupDto(g),
+        },
+        em,
+      );
       return g;
     });
   }
 
-  async update(name: string, dto: UpdateGroupDto): Promise<Group> {
+  async update(name: string, dto: UpdateGroupDto, actor: string): Promise<Group> {
     if (dto.isDefault === false) {
       throw invalid('isDefault', 'cannot be unset; make another group the default instead');
     }
     return this.ds.transaction(async (em) => {
-      if (dto.isDefault) {
-        if (!(await this.repo.findByName(name, em))) throw notFound(`group ${name}`);
-        await this.repo.clearDefault(em);
-      }
+      const before = await this.repo.findByName(name, em);
+      if (!before) throw notFound(`group ${name}`);
+      if (dto.isDefault) await this.repo.clearDefault(em);
       const g = await this.repo.update(name, dto, em);
       if (!g) throw notFound(`group ${name}`);
+      await this.audit.record(
+        {
+          actor,
+          action: 'group.update',
+          target: `group:${name}`,
+          before: toGroupDto(before),
+          after: toGroupDto(g),
+        },
+        em,
+      );
       return g;
     });
   }
 
-  async delete(name: string): Promise<void> {
-    const result = await this.ds.transaction((em) => this.repo.delete(name, em));
+  async delete(name: string, actor: string): Promise<void> {
+    const result = await this.ds.transaction(async (em) => {
+      const before = await this.repo.findByName(name, em);
+      const outcome = await this.repo.delete(name, em);
+      if (outcome === 'deleted' && before) {
+        await this.audit.record(
+          {
+            actor,
+            action: 'group.delete',
+            target: `group:${name}`,
+            before: toGroupDto(before),
+            after: null,
+          },
+          em,
+        );
+      }
+      return outcome;
+    });
     switch (result) {
       case 'deleted':
         return;

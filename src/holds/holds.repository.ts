@@ -231,6 +231,15 @@ export class HoldsRepository {
     return rows.map(toHold);
   }
 
+  /** Holds that count now, all accounts (the partial index holds_active_expiry). */
+  async countActive(): Promise<number> {
+    const [row] = await sqlRows<{ n: string }>(
+      this.ds,
+      `SELECT count(*)::text AS n FROM holds WHERE status = 'active' AND expires_at > now()`,
+    );
+    return Number.parseInt(row.n, 10);
+  }
+
   /**
    * Marks expired holds as such and gives their amounts back, for up to `maxAccounts`
    * accounts at a time. Accounts busy in another transaction are skipped (SKIP LOCKED): their

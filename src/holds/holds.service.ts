@@ -1,12 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { ConfigType } from '@nestjs/config';
+import { ConfigService } from '@nestjs/config';
 import type { Decimal } from 'decimal.js';
 import { DataSource } from 'typeorm';
 import { AccountsService } from '../accounts/accounts.service.js';
 import { notFound } from '../common/errors/domain-error.js';
 import { formatExact } from '../common/money/money.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
-import { spendConfig } from '../config/app.config.js';
+import type { AppConfig } from '../config/app.config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { HoldDto, ReleaseResultDto } from './dto/hold.dto.js';
 import { Hold, HoldsRepository, PlaceResult } from './holds.repository.js';
 
@@ -26,8 +27,11 @@ export class HoldsService {
     @Inject(DataSource) private readonly ds: DataSource,
     @Inject(HoldsRepository) private readonly repo: HoldsRepository,
     @Inject(AccountsService) private readonly accounts: AccountsService,
-    @Inject(spendConfig.KEY) private readonly config: ConfigType<typeof spendConfig>,
-  ) {}
+    @Inject(ConfigService) private readonly config: ConfigService<AppConfig, true>,
+    @Inject(MetricsService) metrics: MetricsService,
+  ) {
+    metrics.gaugeActiveHolds(() => this.repo.countActive());
+  }
 
   /** Locks the account, then checks and reserves in one statement (see HoldsRepository.place). */
   place(h: {
@@ -39,7 +43,10 @@ export class HoldsService {
   }): Promise<PlaceResult> {
     return this.ds.transaction(async (em) => {
       if (!(await this.repo.lockAccount(h.accountId, em))) throw notFound('account');
-      return this.repo.place({ ...h, ttlSeconds: this.config.holdTtlSeconds }, em);
+      return this.repo.place(
+        { ...h, ttlSeconds: this.config.get('spend', { infer: true }).holdTtlSeconds },
+        em,
+      );
     });
   }
 

@@ -5,8 +5,8 @@ import {
   OnApplicationBootstrap,
   OnApplicationShutdown,
 } from '@nestjs/common';
-import type { ConfigType } from '@nestjs/config';
-import { spendConfig } from '../config/app.config.js';
+import { ConfigService } from '@nestjs/config';
+import type { AppConfig } from '../config/app.config.js';
 import { HoldsService } from './holds.service.js';
 
 /**
@@ -22,11 +22,14 @@ export class HoldsSweeper implements OnApplicationBootstrap, OnApplicationShutdo
 
   constructor(
     @Inject(HoldsService) private readonly holds: HoldsService,
-    @Inject(spendConfig.KEY) private readonly config: ConfigType<typeof spendConfig>,
+    @Inject(ConfigService) private readonly config: ConfigService<AppConfig, true>,
   ) {}
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => this.tick(), this.config.holdSweepSeconds * 1000);
+    this.timer = setInterval(
+      () => this.tick(),
+      this.config.get('spend', { infer: true }).holdSweepSeconds * 1000,
+    );
     this.timer.unref();
   }
 

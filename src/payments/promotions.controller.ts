@@ -17,7 +17,7 @@ import {
   ApiOkResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import { Roles } from '../auth/principal.js';
+import { CurrentActor, Roles } from '../auth/principal.js';
 import { ListQueryDto, Page } from '../common/pagination/pagination.js';
 import {
   CreatePromotionDto,
@@ -50,8 +50,11 @@ export class PromotionsController {
       'A promotion applies to a top-up when it is active, started (startsAt null or past), not ended ' +
       '(endsAt null or future) and the credit is at least minCredit. When several apply, the lowest rate wins.',
   })
-  async create(@Body() dto: CreatePromotionDto): Promise<PromotionDto> {
-    return toPromotionDto(await this.promotions.create(dto));
+  async create(
+    @Body() dto: CreatePromotionDto,
+    @CurrentActor() actor: string,
+  ): Promise<PromotionDto> {
+    return toPromotionDto(await this.promotions.create(dto, actor));
   }
 
   @Get(':id')
@@ -65,8 +68,12 @@ export class PromotionsController {
     type: PromotionDto,
     description: 'Applies to top-ups created after it; existing top-ups keep their price',
   })
-  async update(@Param('id') id: string, @Body() dto: UpdatePromotionDto): Promise<PromotionDto> {
-    return toPromotionDto(await this.promotions.update(id, dto));
+  async update(
+    @Param('id') id: string,
+    @Body() dto: UpdatePromotionDto,
+    @CurrentActor() actor: string,
+  ): Promise<PromotionDto> {
+    return toPromotionDto(await this.promotions.update(id, dto, actor));
   }
 
   @Delete(':id')
@@ -76,7 +83,7 @@ export class PromotionsController {
       'Deletes the promotion for good. Top-ups priced with it keep their own snapshot { id, name, rate }, ' +
       'so no past top-up changes. To pause a promotion instead, PATCH { active: false }.',
   })
-  delete(@Param('id') id: string): Promise<void> {
-    return this.promotions.delete(id);
+  delete(@Param('id') id: string, @CurrentActor() actor: string): Promise<void> {
+    return this.promotions.delete(id, actor);
   }
 }

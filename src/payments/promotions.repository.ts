@@ -142,10 +142,10 @@ export class PromotionsRepository {
   }
 
   /** Hard delete: top-ups keep their own snapshot and their promotion_id is set to null. */
-  async delete(id: string): Promise<boolean> {
+  async delete(id: string, em: EntityManager = this.ds.manager): Promise<boolean> {
     if (!UUID.test(id)) return false;
     const rows = await sqlRows<{ id: string }>(
-      this.ds.manager,
+      em,
       `DELETE FROM promotions WHERE id = $1 RETURNING id`,
       [id],
     );

@@ -4,6 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { invalid, notFound } from '../common/errors/domain-error.js';
 import { formatAmount, formatRatio } from '../common/money/money.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
+import { AuditService } from '../audit/audit.service.js';
 import { seedOnce } from '../database/seed.js';
 import {
   CreatePromotionDto,
@@ -36,6 +37,7 @@ export class PromotionsService implements OnModuleInit {
   constructor(
     @Inject(DataSource) private readonly ds: DataSource,
     @Inject(PromotionsRepository) private readonly repo: PromotionsRepository,
+    @Inject(AuditService) private readonly audit: AuditService,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -65,20 +67,26 @@ export class PromotionsService implements OnModuleInit {
     return p;
   }
 
-  create(dto: CreatePromotionDto): Promise<Promotion> {
-    return this.repo.insert({
-      name: dto.name,
-      rate: dto.rate,
-      startsAt: dto.startsAt ?? null,
-      endsAt: dto.endsAt ?? null,
-      minCredit: dto.minCredit ?? '0',
-      active: dto.active ?? true,
+  create(dto: CreatePromotionDto, actor: string): Promise<Promotion> {
+    return this.audit.change(actor, 'promotion.create', async (em) => {
+      const p = await this.repo.insert(
+        {
+          name: dto.name,
+          rate: dto.rate,
+          startsAt: dto.startsAt ?? null,
+          endsAt: dto.endsAt ?? null,
+          minCredit: dto.minCredit ?? '0',
+          active: dto.active ?? true,
+        },
+        em,
+      );
+      return { result: p, target: `promotion:${p.id}`, after: toPromotionDto(p) };
     });
   }
 
   /** Checks the window the patch leaves (stored values where not patched) on the locked row. */
-  update(id: string, dto: UpdatePromotionDto): Promise<Promotion> {
-    return this.ds.transaction(async (em) => {
+  update(id: string, dto: UpdatePromotionDto, actor: string): Promise<Promotion> {
+    return this.audit.change(actor, 'promotion.update', async (em) => {
       const current = await this.repo.lockById(id, em);
       if (!current) throw notFound('promotion');
       const time = (patched: string | null | undefined, stored: Date | null): number | null =>
@@ -94,12 +102,21 @@ export class PromotionsService implements OnModuleInit {
       }
       const updated = await this.repo.update(id, dto, em);
       if (!updated) throw notFound('promotion');
-      return updated;
+      return {
+        result: updated,
+        target: `promotion:${id}`,
+        before: toPromotionDto(current),
+        after: toPromotionDto(updated),
+      };
     });
   }
 
-  async delete(id: string): Promise<void> {
-    if (!(await this.repo.delete(id))) throw notFound('promotion');
+  delete(id: string, actor: string): Promise<void> {
+    return this.audit.change(actor, 'promotion.delete', async (em) => {
+      const before = await this.repo.lockById(id, em);
+      if (!before || !(await this.repo.delete(id, em))) throw notFound('promotion');
+      return { result: undefined, target: `promotion:${id}`, before: toPromotionDto(before) };
+    });
   }
 
   /** The lowest-rate promotion a top-up of `credit` gets now, if any. */

@@ -15,6 +15,7 @@ import { SkipHygiene } from '../common/http/request-hygiene.interceptor.js';
 import { validationError } from '../common/http/validation.js';
 import { parseStripeEvent } from './dto/stripe-event.dto.js';
 import { WebhookAckDto } from './dto/webhook.dto.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { StripeProvider } from './stripe.provider.js';
 import { WebhookService } from './webhook.service.js';
 
@@ -24,6 +25,7 @@ export class WebhookController {
   constructor(
     @Inject(StripeProvider) private readonly stripe: StripeProvider,
     @Inject(WebhookService) private readonly webhooks: WebhookService,
+    @Inject(MetricsService) private readonly metrics: MetricsService,
   ) {}
 
   @Post('webhook')
@@ -97,6 +99,10 @@ export class WebhookController {
     // Signed by Stripe is not the same as shaped like an event: checked before anything is stored.
     const event = parseStripeEvent(parsed);
     const result = await this.webhooks.handle(event);
+    this.metrics.stripeEvents.inc({
+      type: event.type,
+      outcome: result.duplicate ? 'duplicate' : result.outcome,
+    });
     return { received: true, duplicate: result.duplicate, outcome: result.outcome };
   }
 }

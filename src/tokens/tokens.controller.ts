@@ -11,7 +11,7 @@ import {
   Query,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { CurrentAccountId, Roles } from '../auth/principal.js';
+import { CurrentAccountId, CurrentActor, Roles } from '../auth/principal.js';
 import { ListQueryDto, Page } from '../common/pagination/pagination.js';
 import {
   AuthorizeDto,
@@ -22,6 +22,7 @@ import {
   TokenWithKeyDto,
   UpdateTokenDto,
 } from './dto/token.dto.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { TokensService } from './tokens.service.js';
 
 @ApiTags('admin: accounts')
@@ -42,8 +43,9 @@ export class AdminTokensController {
   create(
     @Param('accountId') accountId: string,
     @Body() dto: CreateTokenDto,
+    @CurrentActor() actor: string,
   ): Promise<TokenWithKeyDto> {
-    return this.tokens.create(accountId, dto, 'admin');
+    return this.tokens.create(accountId, dto, 'admin', actor);
   }
 }
 
@@ -95,12 +97,17 @@ export class MyTokensController {
 @Roles('gateway')
 @Controller('v1/gateway')
 export class GatewayController {
-  constructor(@Inject(TokensService) private readonly tokens: TokensService) {}
+  constructor(
+    @Inject(TokensService) private readonly tokens: TokensService,
+    @Inject(MetricsService) private readonly metrics: MetricsService,
+  ) {}
 
   @Post('authorize')
   @HttpCode(200)
   @ApiOkResponse({ type: AuthorizeResultDto })
-  authorize(@Body() dto: AuthorizeDto): Promise<AuthorizeResultDto> {
-    return this.tokens.authorize(dto);
+  async authorize(@Body() dto: AuthorizeDto): Promise<AuthorizeResultDto> {
+    const answer = await this.tokens.authorize(dto);
+    this.metrics.authorize.inc({ allowed: String(answer.allowed), reason: answer.reason ?? '' });
+    return answer;
   }
 }

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Decimal } from 'decimal.js';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { money } from '../common/money/money.js';
 import { CursorKey } from '../common/pagination/pagination.js';
 import { sqlRows } from '../database/sql.js';
@@ -113,19 +113,22 @@ export interface TokenPatch {
 export class TokensRepository {
   constructor(@Inject(DataSource) private readonly ds: DataSource) {}
 
-  async insert(t: {
-    accountId: string;
-    name: string;
-    group: string;
-    keyHash: string;
-    keyPrefix: string;
-    expiresAt: string | null;
-    spendLimit: string | null;
-    allowedModels: string[] | null;
-    adminLimits: AdminLimits | null;
-  }): Promise<Token> {
+  async insert(
+    t: {
+      accountId: string;
+      name: string;
+      group: string;
+      keyHash: string;
+      keyPrefix: string;
+      expiresAt: string | null;
+      spendLimit: string | null;
+      allowedModels: string[] | null;
+      adminLimits: AdminLimits | null;
+    },
+    em: EntityManager = this.ds.manager,
+  ): Promise<Token> {
     const rows = await sqlRows<TokenRow>(
-      this.ds,
+      em,
       `INSERT INTO api_tokens (account_id, name, group_name, key_hash, key_prefix, expires_at, spend_limit, allowed_models,
          admin_limits)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${COLUMNS}`,

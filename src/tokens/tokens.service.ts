@@ -6,6 +6,7 @@ import { CatalogService } from '../catalog/catalog.service.js';
 import { DomainError, ErrorDetail, notFound } from '../common/errors/domain-error.js';
 import type { Decimal } from 'decimal.js';
 import { formatAmount, formatExact, formatRatio, money } from '../common/money/money.js';
+import { AuditService } from '../audit/audit.service.js';
 import { HoldsService } from '../holds/holds.service.js';
 import { holdAmountFor } from '../pricing/hold.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
@@ -48,6 +49,7 @@ export class TokensService {
     @Inject(GroupsService) private readonly groups: GroupsService,
     @Inject(CatalogService) private readonly catalog: CatalogService,
     @Inject(HoldsService) private readonly holds: HoldsService,
+    @Inject(AuditService) private readonly audit: AuditService,
   ) {}
 
   /** The key is returned here and never again: only its hash is stored. */
@@ -55,13 +57,15 @@ export class TokensService {
     accountId: string,
     dto: CreateTokenDto,
     actor: TokenActor,
+    /** The admin key's name, for the audit log, when an admin creates it. */
+    adminName?: string,
   ): Promise<TokenWithKeyDto> {
     if (actor === 'customer') await this.accounts.assertActive(accountId);
     else await this.accounts.get(accountId);
     const group = dto.group ?? (await this.groups.getDefault()).name;
     await this.checkInput({ ...dto, group }, actor);
     const key = generateSecret('sk-');
-    const token = await this.repo.insert({
+    const row = {
       accountId,
       name: dto.name,
       group,
@@ -71,7 +75,15 @@ export class TokensService {
       spendLimit: dto.spendLimit ?? null,
       allowedModels: dto.allowedModels ?? null,
       adminLimits: actor === 'admin' ? adminLimitsOf(dto) : null,
-    });
+    };
+    const token =
+      adminName === undefined
+        ? await this.repo.insert(row)
+        : await this.audit.change(adminName, 'token.create', async (em) => {
+            const t = await this.repo.insert(row, em);
+            // The key itself never reaches the audit log: the DTO carries its prefix only.
+            return { result: t, target: `token:${t.id}`, after: { accountId, ...toTokenDto(t) } };
+          });
     return { ...toTokenDto(token), key };
   }
 

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DomainError } from '../common/errors/domain-error.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { EventOutcome, IncomingEvent, UsageService } from './usage.service.js';
 
 /** Events posted together (a batch, or one single event): kept in one transaction. */
@@ -24,10 +25,10 @@ const MAX_IN_FLIGHT = 4;
  * transactions grow and round trips per event fall. A caller gets its answer only after its
  * transaction committed, so nothing lives in memory alone.
  *
- * Isolation: when a transaction of several events fails, each of them is queued again on its
- * own, ahead of new work but through the same in-flight limit, so one event the database
- * refuses cannot sink its neighbours and a failing batch cannot start a transaction per event
- * at once.
+ * Isolation: when a transaction fails, each of its events is queued again on its own, ahead
+ * of new work but through the same in-flight limit, so one event the database refuses (or one
+ * account whose row lock is stuck) cannot sink its neighbours, and a failing batch cannot
+ * start a transaction per event at once. An event that fails alone fails for good.
  */
 @Injectable()
 export class IngestQueue {
@@ -35,7 +36,10 @@ export class IngestQueue {
   private readonly waiting: Unit[] = [];
   private inFlight = 0;
 
-  constructor(@Inject(UsageService) private readonly usage: UsageService) {}
+  constructor(
+    @Inject(UsageService) private readonly usage: UsageService,
+    @Inject(MetricsService) private readonly metrics: MetricsService,
+  ) {}
 
   /** One event. Rejects when it cannot be written even on its own. */
   async submit(item: IncomingEvent): Promise<EventOutcome> {
@@ -95,11 +99,20 @@ export class IngestQueue {
   private async run(group: Unit[]): Promise<void> {
     let outcomes: EventOutcome[];
     try {
-      outcomes = await this.usage.ingest(group.flatMap((u) => u.items));
+      // A group waits briefly for its accounts' locks; an event written alone waits the full
+      // LOCK_TIMEOUT_MS. So one stuck account costs its neighbours at most the brief wait.
+      outcomes = await this.usage.ingest(
+        group.flatMap((u) => u.items),
+        {
+          patient: group.every((u) => u.isolated),
+        },
+      );
     } catch (err) {
       this.fail(group, err);
       return;
     }
+    this.metrics.ingestBatchSize.observe(outcomes.length);
+    this.count(outcomes);
     let at = 0;
     for (const unit of group) {
       unit.resolve(outcomes.slice(at, at + unit.items.length));
@@ -107,13 +120,27 @@ export class IngestQueue {
     }
   }
 
+  /** What was answered, by outcome; what was newly booked, by model (exact). */
+  private count(outcomes: EventOutcome[]): void {
+    for (const o of outcomes) {
+      if (o.kind === 'rejected') {
+        this.metrics.usageEvents.inc({ outcome: 'rejected' });
+      } else if (o.duplicate) {
+        this.metrics.usageEvents.inc({ outcome: 'duplicate' });
+      } else {
+        this.metrics.usageEvents.inc({ outcome: o.record.outcome });
+        if (o.record.outcome === 'charged') this.metrics.charged(o.record.model, o.record.charge);
+      }
+    }
+  }
+
   private fail(group: Unit[], err: unknown): void {
-    const events = group.reduce((n, u) => n + u.items.length, 0);
-    if (events === 1) {
-      group[0].reject(err);
+    if (group.every((u) => u.isolated)) {
+      for (const unit of group) unit.reject(err);
       return;
     }
-    this.logger.error(`a write of ${events} events failed; writing each alone: ${String(err)}`);
+    const events = group.reduce((n, u) => n + u.items.length, 0);
+    this.logger.warn(`a write of ${events} events failed; writing each alone: ${String(err)}`);
     for (const unit of group) {
       const alone = unit.items.map((item) =>
         this.enqueue([item], { batch: unit.batch, isolated: true }).then(

@@ -1,6 +1,6 @@
 import { Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { Roles } from '../auth/principal.js';
+import { CurrentActor, Roles } from '../auth/principal.js';
 import { ListQueryDto, Page } from '../common/pagination/pagination.js';
 import { UsageReviewDto, UsageReviewPageDto } from './dto/usage-review.dto.js';
 import { UsageReviewsService } from './usage-reviews.service.js';
@@ -27,14 +27,20 @@ export class UsageReviewsController {
     type: UsageReviewDto,
     description: 'Books the charge once, dated now; 409 when already approved or voided',
   })
-  approve(@Param('requestId') requestId: string): Promise<UsageReviewDto> {
-    return this.reviews.approve(requestId);
+  approve(
+    @Param('requestId') requestId: string,
+    @CurrentActor() actor: string,
+  ): Promise<UsageReviewDto> {
+    return this.reviews.approve(requestId, actor);
   }
 
   @Post(':requestId/void')
   @HttpCode(200)
   @ApiOkResponse({ type: UsageReviewDto, description: 'Never charged; 409 when already decided' })
-  void(@Param('requestId') requestId: string): Promise<UsageReviewDto> {
-    return this.reviews.void(requestId);
+  void(
+    @Param('requestId') requestId: string,
+    @CurrentActor() actor: string,
+  ): Promise<UsageReviewDto> {
+    return this.reviews.void(requestId, actor);
   }
 }

@@ -85,9 +85,9 @@ export class UsageReviewsRepository {
   }
 
   /** Voids an undecided review: never charged. Null when it was decided already. */
-  async void(requestId: string): Promise<UsageRecord | null> {
+  async void(requestId: string, em: EntityManager): Promise<UsageRecord | null> {
     const rows = await sqlRows<Row>(
-      this.ds,
+      em,
       `UPDATE usage_events SET outcome = 'voided', reviewed_at = clock_timestamp()
        WHERE request_id = $1 AND outcome = 'review' RETURNING ${USAGE_COLUMNS}`,
       [requestId],

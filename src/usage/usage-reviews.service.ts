@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { DomainError, notFound } from '../common/errors/domain-error.js';
 import { formatExact, formatRatio } from '../common/money/money.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
+import { AuditService } from '../audit/audit.service.js';
 import { LedgerService } from '../ledger/ledger.service.js';
 import { UsageReviewDto } from './dto/usage-review.dto.js';
 import { UsageReviewsRepository } from './usage-reviews.repository.js';
@@ -37,6 +38,7 @@ export class UsageReviewsService {
     @Inject(DataSource) private readonly ds: DataSource,
     @Inject(UsageReviewsRepository) private readonly repo: UsageReviewsRepository,
     @Inject(LedgerService) private readonly ledger: LedgerService,
+    @Inject(AuditService) private readonly audit: AuditService,
   ) {}
 
   /** 404 unless the event went to review (undecided, or decided already: then 409 later). */
@@ -56,7 +58,7 @@ export class UsageReviewsService {
    * Books the charge dated at approval, in one transaction with the outcome change: the
    * account is locked first (as ingestion does), then the event's row decides the race.
    */
-  async approve(requestId: string): Promise<UsageReviewDto> {
+  async approve(requestId: string, actor: string): Promise<UsageReviewDto> {
     const found = await this.findReview(requestId);
     const approved = await this.ds.transaction(async (em) => {
       const booking = await this.repo.lockAccount(found.accountId, em);
@@ -75,15 +77,40 @@ export class UsageReviewsService {
         booking,
         em,
       );
+      await this.audit.record(
+        {
+          actor,
+          action: 'usage_review.approve',
+          target: `usage:${requestId}`,
+          before: toUsageReviewDto(found),
+          after: toUsageReviewDto(ev),
+        },
+        em,
+      );
       return ev;
     });
     if (!approved) throw alreadyDecided((await this.repo.find(requestId)) ?? found);
     return toUsageReviewDto(approved);
   }
 
-  async void(requestId: string): Promise<UsageReviewDto> {
+  async void(requestId: string, actor: string): Promise<UsageReviewDto> {
     const found = await this.findReview(requestId);
-    const voided = await this.repo.void(requestId);
+    const voided = await this.ds.transaction(async (em) => {
+      const ev = await this.repo.void(requestId, em);
+      if (ev) {
+        await this.audit.record(
+          {
+            actor,
+            action: 'usage_review.void',
+            target: `usage:${requestId}`,
+            before: toUsageReviewDto(found),
+            after: toUsageReviewDto(ev),
+          },
+          em,
+        );
+      }
+      return ev;
+    });
     if (!voided) throw alreadyDecided((await this.repo.find(requestId)) ?? found);
     return toUsageReviewDto(voided);
   }

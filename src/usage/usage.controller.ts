@@ -10,6 +10,7 @@ import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
 import type { Response } from 'express';
 import { Roles } from '../auth/principal.js';
+import { BATCH_BODY_LIMIT, BodyLimit } from '../common/http/body.interceptor.js';
 import { findUnstorable, SkipHygiene } from '../common/http/request-hygiene.interceptor.js';
 import { flattenValidationErrors, validationError } from '../common/http/validation.js';
 import {
@@ -46,6 +47,7 @@ export class UsageController {
 
   @Post('batch')
   @HttpCode(200)
+  @BodyLimit(BATCH_BODY_LIMIT)
   // Each event is checked on its own in checkEvent, so one bad event does not sink the batch.
   @SkipHygiene()
   @ApiBody({ type: UsageBatchDto })

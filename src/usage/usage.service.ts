@@ -1,4 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { AppConfig } from '../config/app.config.js';
 import { Decimal } from 'decimal.js';
 import { DataSource, EntityManager } from 'typeorm';
 import type { CatalogPrice } from '../catalog/catalog.repository.js';
@@ -60,13 +62,18 @@ export class UsageService {
     @Inject(UsageRepository) private readonly repo: UsageRepository,
     @Inject(LedgerService) private readonly ledger: LedgerService,
     @Inject(CatalogService) private readonly catalog: CatalogService,
-  ) {}
+    @Inject(ConfigService) config: ConfigService<AppConfig, true>,
+  ) {
+    this.lockTimeoutMs = config.get('database', { infer: true }).lockTimeoutMs;
+  }
+
+  private readonly lockTimeoutMs: number;
 
   /**
    * Writes `items` in one transaction and answers one outcome per item, in order. Throws only
    * when the transaction itself fails; the caller (IngestQueue) isolates events then.
    */
-  async ingest(items: IncomingEvent[]): Promise<EventOutcome[]> {
+  async ingest(items: IncomingEvent[], opts: { patient?: boolean } = {}): Promise<EventOutcome[]> {
     const slots: Slot[] = items.map((item) => ({ item }));
     // The first event with a request id is the one processed; later copies in the same
     // list follow it (same body) or conflict with it (different body).
@@ -85,7 +92,16 @@ export class UsageService {
         ...new Set(primaries.map((p) => p.item.event.model)),
       ]);
       prices.catch(() => undefined); // awaited below; a failed transaction must not leave it unhandled
-      await this.withRetry(() => this.ds.transaction((em) => this.write(primaries, prices, em)));
+      await this.withRetry(() =>
+        this.ds.transaction(async (em) => {
+          // The pool's lock_timeout is the brief wait of a group; alone, an event waits longer.
+          if (opts.patient)
+            await em.query(`SELECT set_config('lock_timeout', $1, true)`, [
+              `${this.lockTimeoutMs}ms`,
+            ]);
+          await this.write(primaries, prices, em);
+        }),
+      );
     }
     return slots.map((slot) => {
       if (slot.outcome) return slot.outcome;

@@ -326,3 +326,118 @@ export async function topUpView(t: TestApp, c: PendingTopUp): Promise<Json> {
     .expect(200);
   return res.body;
 }
+
+/** A `charge.dispute.*` event about the top-up's charge, `amount` cents disputed. */
+export const disputeEvent = (
+  c: PendingTopUp,
+  type: string,
+  disputeId: string,
+  amount: unknown,
+  overrides: Body = {},
+  id?: string,
+): Record<string, unknown> =>
+  stripeEvent(
+    type,
+    {
+      id: disputeId,
+      object: 'dispute',
+      amount,
+      currency: 'usd',
+      charge: c.chargeId,
+      payment_intent: c.paymentIntent,
+      reason: 'fraudulent',
+      status: type === 'charge.dispute.closed' ? 'lost' : 'needs_response',
+      is_charge_refundable: false,
+      livemode: false,
+      ...overrides,
+    },
+    id,
+  );
+
+/** A fresh Stripe dispute id. */
+export const newDisputeId = (): string => `dp_test_${randomBytes(8).toString('hex')}`;
+
+/** A fresh Stripe refund id. */
+export const newRefundId = (): string => `re_test_${randomBytes(8).toString('hex')}`;
+
+/** A refund `type` event (charge.refund.updated by default) for one refund of the top-up's charge. */
+export const refundUpdatedEvent = (
+  c: PendingTopUp,
+  refundId: string,
+  amount: unknown,
+  status: string,
+  overrides: Body = {},
+  type = 'charge.refund.updated',
+  id?: string,
+): Record<string, unknown> =>
+  stripeEvent(
+    type,
+    {
+      id: refundId,
+      object: 'refund',
+      amount,
+      currency: 'usd',
+      charge: c.chargeId,
+      payment_intent: c.paymentIntent,
+      status,
+      ...(status === 'failed' ? { failure_reason: 'expired_or_canceled_card' } : {}),
+      ...overrides,
+    },
+    id,
+  );
+
+/** POST /v1/me/top-ups as the account's customer, with the Idempotency-Key unless null. */
+export function postTopUp(
+  t: TestApp,
+  consoleKey: string,
+  body: Body,
+  idempotencyKey: string | null = null,
+): Test {
+  const req = t.http.post('/v1/me/top-ups').set(...bearer(consoleKey));
+  if (idempotencyKey !== null) req.set('Idempotency-Key', idempotencyKey);
+  return req.send(body);
+}
+
+/** A top-up created through the API and paid through the webhook (signed with `secret`). */
+export async function paidTopUp(
+  t: TestApp,
+  stub: StripeStub,
+  account: { id: string; consoleKey: string },
+  amount: string,
+  secret: string,
+): Promise<PendingTopUp> {
+  const c = await createTopUp(t, stub, account, amount);
+  const res = await deliverWebhook(t, paidEvent(c), secret).expect(200);
+  expect(res.body.outcome).toBe('credited');
+  return c;
+}
+
+/** POST /v1/admin/redemption-codes with `body`, expecting 201: the batch and its codes. */
+export async function createRedemptionBatch(t: TestApp, body: Body): Promise<Json> {
+  const res = await t.http
+    .post('/v1/admin/redemption-codes')
+    .set(...adminHeaders(t))
+    .send(body)
+    .expect(201);
+  return res.body;
+}
+
+/** POST /v1/me/redemptions `{ code }` as the customer of `consoleKey`. */
+export const redeem = (t: TestApp, consoleKey: string, code: unknown): Test =>
+  t.http
+    .post('/v1/me/redemptions')
+    .set(...bearer(consoleKey))
+    .send({ code });
+
+/** balance = sum of its ledger entries, to the digit, for the account. */
+export async function expectLedgerConsistent(t: TestApp, accountId: string): Promise<void> {
+  const r = await t.sql.query<{ balance: string; sum: string; last: string | null }>(
+    `SELECT (SELECT balance::text FROM accounts WHERE id = $1) AS balance,
+            (SELECT coalesce(sum(amount), 0)::text FROM ledger_entries WHERE account_id = $1) AS sum,
+            (SELECT balance_after::text FROM ledger_entries WHERE account_id = $1 ORDER BY id DESC LIMIT 1) AS last`,
+    [accountId],
+  );
+  const { balance, sum, last } = r.rows[0];
+  expect(new Decimal(balance).eq(sum)).toBe(true);
+  expect(new Decimal(balance).eq(last ?? '0')).toBe(true);
+}

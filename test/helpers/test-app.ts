@@ -57,10 +57,13 @@ export async function createTestApp(
     DB_POOL_SIZE: '10',
     ...env,
   });
-  // Imported after the environment is set: ConfigModule validates it at import time.
   const { AppModule } = await import('../../src/app.module.js');
   const { configureApp } = await import('../../src/app.setup.js');
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
+  const { loadConfig } = await import('../../src/config/app.config.js');
+  const config = loadConfig({ ...process.env });
+  const moduleRef = await Test.createTestingModule({
+    imports: [AppModule.forRoot(config)],
+  }).compile();
   const app = moduleRef.createNestApplication<NestExpressApplication>({
     bodyParser: false,
     rawBody: true,

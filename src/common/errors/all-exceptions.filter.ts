@@ -32,10 +32,21 @@ export class AllExceptionsFilter implements ExceptionFilter {
       this.logger.error(`${err.name}: ${err.message}`, err.stack);
     }
     if (res.headersSent) return;
+    // A body we refused without reading (no key, too large) is not worth receiving.
+    if (!(req as { readableEnded?: boolean }).readableEnded) res.setHeader('Connection', 'close');
+    if (status === 503 && body.error.code === 'service_unavailable')
+      res.setHeader('Retry-After', '1');
     res.status(status).json(body);
   }
 
   private toBody(exception: unknown): [number, ErrorBody] {
+    // A row lock not granted within lock_timeout, or a statement past statement_timeout: the
+    // database is busy with that account, not broken; the caller retries.
+    const e = exception as { code?: unknown; driverError?: { code?: string } } | null;
+    const pgCode = e?.driverError?.code ?? (typeof e?.code === 'string' ? e.code : undefined);
+    if (pgCode === '55P03' || pgCode === '57014') {
+      return this.simple('service_unavailable', 'the account is busy; retry shortly');
+    }
     if (exception instanceof DomainError) {
       const body: ErrorBody = { error: { code: exception.code, message: exception.message } };
       if (exception.details.length > 0) body.error.details = exception.details;
@@ -99,6 +110,8 @@ function codeForStatus(status: number): string {
       return 'conflict';
     case 413:
       return 'payload_too_large';
+    case 429:
+      return 'rate_limited';
     default:
       return status >= 500 ? 'internal_error' : 'error';
   }

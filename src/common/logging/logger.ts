@@ -2,6 +2,7 @@ import { LoggerService } from '@nestjs/common';
 import { pino, Logger as Pino } from 'pino';
 import { pinoHttp } from 'pino-http';
 import type { RequestHandler } from 'express';
+import { currentRequest } from '../http/request-context.js';
 
 /** Header values that are secrets: never written to a log line. */
 export const REDACT = [
@@ -25,6 +26,8 @@ export function httpLogger(logger: Pino): RequestHandler {
   return pinoHttp({
     logger,
     quietReqLogger: true,
+    // The id requestContext took or made: the same one the response's X-Request-Id carries.
+    genReqId: (req) => (req as { id?: string }).id ?? currentRequest()?.requestId ?? 'unknown',
     customLogLevel: (_req, res, err) =>
       err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
     serializers: {
@@ -38,22 +41,28 @@ export function httpLogger(logger: Pino): RequestHandler {
   });
 }
 
-/** Nest's own logs (boot, errors) through the same structured logger. */
+/** Fields of a log line written while a request is served: its id. */
+const withRequest = (fields: Record<string, unknown>): Record<string, unknown> => {
+  const req = currentRequest();
+  return req ? { reqId: req.requestId, ...fields } : fields;
+};
+
+/** Nest's own logs (boot, errors) through the same structured logger, naming their request. */
 export class PinoNestLogger implements LoggerService {
   constructor(private readonly logger: Pino) {}
   log(message: unknown, context?: string): void {
-    this.logger.info({ context }, String(message));
+    this.logger.info(withRequest({ context }), String(message));
   }
   error(message: unknown, trace?: string, context?: string): void {
-    this.logger.error({ context, trace }, String(message));
+    this.logger.error(withRequest({ context, trace }), String(message));
   }
   warn(message: unknown, context?: string): void {
-    this.logger.warn({ context }, String(message));
+    this.logger.warn(withRequest({ context }), String(message));
   }
   debug(message: unknown, context?: string): void {
-    this.logger.debug({ context }, String(message));
+    this.logger.debug(withRequest({ context }), String(message));
   }
   verbose(message: unknown, context?: string): void {
-    this.logger.trace({ context }, String(message));
+    this.logger.trace(withRequest({ context }), String(message));
   }
 }
