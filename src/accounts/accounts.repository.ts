@@ -4,6 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { money } from '../common/money/money.js';
 import { CursorKey } from '../common/pagination/pagination.js';
 import { sqlRows } from '../database/sql.js';
+import { isUuid } from '../common/ids.js';
 
 export type AccountStatus = 'active' | 'suspended';
 
@@ -55,9 +56,6 @@ const toAccount = (r: AccountRow): Account => ({
   updatedAt: r.updated_at,
   cursorAt: r.cursor_at,
 });
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const isUuid = (v: string): boolean => UUID.test(v);
 
 @Injectable()
 export class AccountsRepository {

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Decimal } from 'decimal.js';
 import { DataSource, EntityManager } from 'typeorm';
 import { money } from '../common/money/money.js';
-import { BillingMode } from './dto/price.dto.js';
+import type { BillingMode, PriceVersion } from '../pricing/pricing.js';
 import { sqlRows } from '../database/sql.js';
 
 export interface ReferencePrice {
@@ -11,19 +11,8 @@ export interface ReferencePrice {
   price: Decimal;
 }
 
-export interface CatalogPrice {
-  id: string;
-  model: string;
-  version: number;
-  mode: BillingMode;
-  inputText: Decimal | null;
-  inputImage: Decimal | null;
-  cachedInput: Decimal | null;
-  outputText: Decimal | null;
-  outputImage: Decimal | null;
-  partialImageOutputTokens: number | null;
-  perRequest: Decimal | null;
-  perImage: Decimal | null;
+/** A price version as the catalog stores it: what pricing needs, plus quotes, review and holds. */
+export interface CatalogPrice extends PriceVersion {
   referencePrices: ReferencePrice[];
   /** A charge above this is held for review instead of booked; null: never. */
   reviewAbove: Decimal | null;

@@ -1,7 +1,15 @@
 import type { Decimal } from 'decimal.js';
 
-export type LedgerEntryType =
-  'usage' | 'top_up' | 'refund' | 'dispute' | 'redemption' | 'adjustment';
+/** Every kind of ledger entry (the ledger_entries type CHECK lists the same). */
+export const LEDGER_ENTRY_TYPES = [
+  'usage',
+  'top_up',
+  'refund',
+  'dispute',
+  'redemption',
+  'adjustment',
+] as const;
+export type LedgerEntryType = (typeof LEDGER_ENTRY_TYPES)[number];
 
 export interface BookEntry {
   accountId: string;

@@ -4,6 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { money } from '../common/money/money.js';
 import { CursorKey } from '../common/pagination/pagination.js';
 import { sqlRows } from '../database/sql.js';
+import { isUuid } from '../common/ids.js';
 
 export interface Promotion {
   id: string;
@@ -58,8 +59,6 @@ const toPromotion = (r: PromotionRow): Promotion => ({
   cursorAt: r.cursor_at,
 });
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** SQL of the `promotions` table. */
 @Injectable()
 export class PromotionsRepository {
@@ -77,7 +76,7 @@ export class PromotionsRepository {
   }
 
   async findById(id: string, em: EntityManager = this.ds.manager): Promise<Promotion | null> {
-    if (!UUID.test(id)) return null;
+    if (!isUuid(id)) return null;
     const rows = await sqlRows<PromotionRow>(
       em,
       `SELECT ${COLUMNS} FROM promotions WHERE id = $1`,
@@ -88,7 +87,7 @@ export class PromotionsRepository {
 
   /** Inside a transaction: the row stays as read until commit, so a merged patch cannot go stale. */
   async lockById(id: string, em: EntityManager): Promise<Promotion | null> {
-    if (!UUID.test(id)) return null;
+    if (!isUuid(id)) return null;
     const rows = await sqlRows<PromotionRow>(
       em,
       `SELECT ${COLUMNS} FROM promotions WHERE id = $1 FOR UPDATE`,
@@ -143,7 +142,7 @@ export class PromotionsRepository {
 
   /** Hard delete: top-ups keep their own snapshot and their promotion_id is set to null. */
   async delete(id: string, em: EntityManager = this.ds.manager): Promise<boolean> {
-    if (!UUID.test(id)) return false;
+    if (!isUuid(id)) return false;
     const rows = await sqlRows<{ id: string }>(
       em,
       `DELETE FROM promotions WHERE id = $1 RETURNING id`,

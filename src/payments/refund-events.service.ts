@@ -6,7 +6,8 @@ import { fromStripeCents, toStripeCents } from './payments.math.js';
 import { Applied, isUsd, metadataOf, refOf, statusOf, WebhookOutcome } from './stripe-objects.js';
 import { StripeRefundsRepository } from './stripe-refunds.repository.js';
 import { isCredited, TopUpBooksService } from './top-up-books.service.js';
-import { isUuid, TopUp, TopUpsRepository } from './top-ups.repository.js';
+import { isUuid } from '../common/ids.js';
+import { TopUp, TopUpsRepository } from './top-ups.repository.js';
 
 /** Refund statuses after which the refund's money came back to us. */
 const FAILED_REFUND = new Set(['failed', 'canceled']);

@@ -5,6 +5,7 @@ import { money } from '../common/money/money.js';
 import { CursorKey } from '../common/pagination/pagination.js';
 import { sqlRows } from '../database/sql.js';
 import { ResolveAction, TopUpStatus } from './dto/top-up.dto.js';
+import { isUuid } from '../common/ids.js';
 
 /** The promotion a top-up was priced with, kept on the row: deleting the promotion changes nothing. */
 export interface PromotionSnapshot {
@@ -107,9 +108,6 @@ const toTopUp = (r: TopUpRow): TopUp => ({
   updatedAt: r.updated_at,
   cursorAt: r.cursor_at,
 });
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const isUuid = (v: unknown): v is string => typeof v === 'string' && UUID.test(v);
 
 /** SQL of the `top_ups` table. Status changes are conditional UPDATEs on the row locked by the caller. */
 @Injectable()

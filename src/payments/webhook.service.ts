@@ -10,7 +10,8 @@ import { RefundEventsService } from './refund-events.service.js';
 import { Applied, isUsd, metadataOf, Ref, refOf, shown, WebhookOutcome } from './stripe-objects.js';
 import { StripeEventsRepository } from './stripe-events.repository.js';
 import { isCredited, TopUpBooksService } from './top-up-books.service.js';
-import { isUuid, TopUp, TopUpsRepository } from './top-ups.repository.js';
+import { isUuid } from '../common/ids.js';
+import { TopUp, TopUpsRepository } from './top-ups.repository.js';
 
 export { HANDLED_EVENT_TYPES };
 type HandledEvent = Extract<Stripe.Event, { type: (typeof HANDLED_EVENT_TYPES)[number] }>;

@@ -1,7 +1,8 @@
 import type { Decimal } from 'decimal.js';
 import { formatExact, Money, ZERO } from '../common/money/money.js';
 
-export type BillingMode = 'tokens' | 'per_request' | 'per_image';
+export const BILLING_MODES = ['tokens', 'per_request', 'per_image'] as const;
+export type BillingMode = (typeof BILLING_MODES)[number];
 
 /** One price version from the catalog. Token prices are USD per 1M tokens. */
 export interface PriceVersion {

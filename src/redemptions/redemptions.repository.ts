@@ -4,6 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { money } from '../common/money/money.js';
 import { CursorKey } from '../common/pagination/pagination.js';
 import { sqlRows } from '../database/sql.js';
+import { isUuid } from '../common/ids.js';
 
 export interface RedemptionBatch {
   id: string;
@@ -52,8 +53,6 @@ const BATCH = `
          (SELECT count(*) FROM redemption_codes c WHERE c.batch_id = b.id AND c.disabled_at IS NOT NULL) AS disabled
   FROM redemption_batches b`;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** Failed attempts an account may make in a minute before it is refused. */
 export const MAX_FAILED_ATTEMPTS = 10;
 
@@ -93,7 +92,7 @@ export class RedemptionsRepository {
     id: string,
     em: EntityManager = this.ds.manager,
   ): Promise<RedemptionBatch | null> {
-    if (!UUID.test(id)) return null;
+    if (!isUuid(id)) return null;
     const rows = await sqlRows<BatchRow>(em, `${BATCH} WHERE b.id = $1`, [id]);
     return rows[0] ? toBatch(rows[0]) : null;
   }
@@ -114,7 +113,7 @@ export class RedemptionsRepository {
    * this against a concurrent redemption of it: whichever comes second finds the code taken.
    */
   async disableBatch(id: string, em: EntityManager): Promise<boolean> {
-    if (!UUID.test(id)) return false;
+    if (!isUuid(id)) return false;
     const rows = await sqlRows<{ id: string }>(
       em,
       `UPDATE redemption_batches SET disabled_at = COALESCE(disabled_at, clock_timestamp())

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { AccountsService } from '../accounts/accounts.service.js';
-import { isUuid } from '../accounts/accounts.repository.js';
+import { isUuid } from '../common/ids.js';
 import { generateSecret, hashSecret, keyPrefix } from '../auth/secrets.js';
 import { CatalogService } from '../catalog/catalog.service.js';
 import { DomainError, ErrorDetail, notFound } from '../common/errors/domain-error.js';

@@ -20,8 +20,8 @@ import {
   OnlyFor,
 } from '../../common/http/validation.js';
 
-export const BILLING_MODES = ['tokens', 'per_request', 'per_image'] as const;
-export type BillingMode = (typeof BILLING_MODES)[number];
+import { BILLING_MODES, type BillingMode } from '../../pricing/pricing.js';
+export { BILLING_MODES, type BillingMode } from '../../pricing/pricing.js';
 export const MODEL_NAME = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const TOKEN_PRICE = { min: '0', max: '1000000', maxScale: 10, allowUndefined: true };

@@ -2,6 +2,7 @@ import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { invalid } from '../errors/domain-error.js';
+import { isUuid } from '../ids.js';
 
 export class ListQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
@@ -39,7 +40,7 @@ const CURSOR_CHECKS: Record<CursorKind, (v: string) => boolean> = {
   timestamp: (v) =>
     /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([+-]\d{2}(:?\d{2})?|Z)?$/.test(v) &&
     !Number.isNaN(Date.parse(v.replace(' ', 'T').replace(/([+-]\d{2})$/, '$1:00'))),
-  uuid: (v) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v),
+  uuid: isUuid,
   int: (v) => /^\d{1,18}$/.test(v),
   name: (v) => /^[A-Za-z0-9_-]{1,64}$/.test(v),
   text: (v) => v.length <= 256,

@@ -1,13 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { LEDGER_ENTRY_TYPES } from '../../ledger/ledger.types.js';
 
-export const LEDGER_TYPES = [
-  'usage',
-  'top_up',
-  'refund',
-  'dispute',
-  'redemption',
-  'adjustment',
-] as const;
+export const LEDGER_TYPES = LEDGER_ENTRY_TYPES;
 
 export class LedgerEntryDto {
   @ApiProperty({ example: '1042', description: 'Ascending in booking order' }) id!: string;
