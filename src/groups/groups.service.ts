@@ -56,6 +56,11 @@ export class GroupsService implements OnModuleInit {
     return toPage(rows, limit, (g) => [g.cursorAt, g.name], toGroupDto);
   }
 
+  /** The group, or null when there is none (a database failure still throws). */
+  find(name: string): Promise<Group | null> {
+    return this.repo.findByName(name);
+  }
+
   async get(name: string): Promise<Group> {
     const g = await this.repo.findByName(name);
     if (!g) throw notFound(`group ${name}`);

@@ -213,7 +213,8 @@ export class TokensService {
   ): Promise<void> {
     const details: ErrorDetail[] = [];
     if (dto.group !== undefined) {
-      const g = await this.groups.get(dto.group).catch(() => null);
+      // Only a missing group is the caller's fault; a database failure stays a 500.
+      const g = await this.groups.find(dto.group);
       // Customers learn nothing about groups they may not use.
       if (!g || (actor === 'customer' && !g.selectable)) {
         details.push({ field: 'group', message: `group ${dto.group} is not available` });
