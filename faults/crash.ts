@@ -39,7 +39,7 @@ import {
   type GatewayJob,
   type PlannedEvent,
   type PlannedHold,
-} from './lib.js';
+} from './lib/index.js';
 
 interface Kill {
   atPct: number;

@@ -39,7 +39,7 @@ import {
   setupAccounts,
   table,
   type PlannedEvent,
-} from './lib.js';
+} from './lib/index.js';
 
 interface Req {
   method: string;

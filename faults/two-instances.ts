@@ -43,7 +43,7 @@ import {
   type GatewayJob,
   type PlannedEvent,
   type PlannedHold,
-} from './lib.js';
+} from './lib/index.js';
 
 interface Delivery extends GatewayJob {
   to: ServiceSlot;
