@@ -6,7 +6,9 @@
  * Env: DATABASE_URL (server to create throw-away databases on; unset: embedded PostgreSQL),
  * BENCH_SECONDS (per scenario, default 10), BENCH_ACCOUNTS (default 1000), PGBENCH (binary),
  * DB_POOL_SIZE (passed through to the service), BENCH_NODE_ARGS (node flags for the service,
- * e.g. "--cpu-prof --cpu-prof-dir=bench/results/prof").
+ * e.g. "--cpu-prof --cpu-prof-dir=bench/results/prof"), BENCH_HOLD_ACCOUNTS (accounts the
+ * authorize scenarios spread over, default 200), BENCH_SKIP_HOLDS=1 (no spend-control
+ * scenarios), BENCH_SKIP_STATEMENT=1 (no statement bench).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -17,10 +19,12 @@ import { fileURLToPath } from 'node:url';
 import { Decimal } from 'decimal.js';
 import { CpuProbe, CpuUsage, rssMiB } from './lib/cpu.js';
 import { BenchDatabases, prepareDatabases, serverSettings, XidCounter } from './lib/db.js';
-import { Checker, closedLoop, HttpClient, Job, LoadResult, openLoop } from './lib/load.js';
+import { Checker, closedLoop, HttpClient, HttpResponse, Job, openLoop } from './lib/load.js';
 import { PgbenchResult, preparePgbenchDatabase, runPgbench } from './lib/pgbench.js';
+import { fmtCpu, fmtInt, fmtMs, fmtPct, ScenarioReport, table, toReport } from './lib/report.js';
 import { RunningService, startService } from './lib/service.js';
-import { LatencySummary, mapLimit, round, sleep, summarize } from './lib/stats.js';
+import { mapLimit, round, sleep } from './lib/stats.js';
+import { holdsScenarios, type HoldsOutcome, type Measured } from './scenarios/authorize.js';
 import { statementBench, type StatementBenchResult } from './statement-bench.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
@@ -38,6 +42,9 @@ const CFG = {
   seconds: envInt('BENCH_SECONDS', 10),
   warmupSeconds: 2,
   concurrency: 64,
+  /** Connections for authorize with hold, and pgbench clients beside it. */
+  authorizeConcurrency: 32,
+  holdAccounts: 0, // set below: BENCH_HOLD_ACCOUNTS, at most BENCH_ACCOUNTS
   batchSize: 500,
   batchConcurrency: 4,
   openRate: 1000,
@@ -48,105 +55,19 @@ const CFG = {
   maxErrorRate: 0.001,
   initialCredit: '1000000.00',
 };
+CFG.holdAccounts = Math.min(CFG.accounts, envInt('BENCH_HOLD_ACCOUNTS', 200));
 
 const TARGETS = {
   singleRatio: 0.5,
   hotRatio: 0.5,
   batchEventsPerSec: 30_000,
   openP99Ms: 20,
+  authorizeRatio: 0.5,
+  authorizeOpenP99Ms: 10,
 };
 
 const log = (m: string): void => {
   process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
-};
-
-interface ScenarioReport {
-  id: string;
-  name: string;
-  events: number;
-  okEvents: number;
-  errorEvents: number;
-  errorSamples: string[];
-  requests: number;
-  seconds: number;
-  eventsPerSec: number;
-  latencyMs: LatencySummary;
-  pgbench: PgbenchResult | null;
-  ratio: number | null;
-  target: string;
-  met: boolean;
-  /** A diagnostic row without a target. */
-  informational?: boolean;
-  cpu: CpuUsage | null;
-  extra?: {
-    writeTransactions?: number;
-    eventsPerTransaction?: number | null;
-    maxSendLagMs?: number;
-  };
-}
-
-function toReport(
-  id: string,
-  name: string,
-  r: LoadResult,
-  cpu: CpuUsage | null,
-  pgb: PgbenchResult | null,
-  target: string,
-  met: (eps: number, lat: LatencySummary, ratio: number | null) => boolean,
-): ScenarioReport {
-  const eventsPerSec = r.seconds > 0 ? r.okEvents / r.seconds : 0;
-  const latencyMs = summarize(r.latencies);
-  const ratio = pgb && pgb.eventsPerSec > 0 ? eventsPerSec / pgb.eventsPerSec : null;
-  return {
-    id,
-    name,
-    events: r.events,
-    okEvents: r.okEvents,
-    errorEvents: r.errorEvents,
-    errorSamples: r.errorSamples,
-    requests: r.requests,
-    seconds: round(r.seconds, 2),
-    eventsPerSec: round(eventsPerSec, 0),
-    latencyMs: {
-      count: latencyMs.count,
-      p50: round(latencyMs.p50),
-      p90: round(latencyMs.p90),
-      p99: round(latencyMs.p99),
-      max: round(latencyMs.max),
-      mean: round(latencyMs.mean),
-    },
-    pgbench: pgb,
-    ratio: ratio === null ? null : round(ratio, 2),
-    target,
-    met: r.errorEvents === 0 && met(eventsPerSec, latencyMs, ratio),
-    cpu,
-  };
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const line = (r: string[]): string =>
-    r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ');
-  const sep = widths.map((w) => '-'.repeat(w)).join('-+-');
-  return [line(rows[0]), sep, ...rows.slice(1).map(line)].join('\n');
-}
-
-const fmtInt = (x: number | null | undefined): string =>
-  x === null || x === undefined || !Number.isFinite(x)
-    ? '—'
-    : Math.round(x).toLocaleString('en-US');
-const fmtMs = (x: number | null | undefined): string =>
-  x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(2);
-const fmtPct = (x: number | null): string => (x === null ? '—' : `${Math.round(x)}%`);
-const fmtCpu = (c: CpuUsage | null): string => {
-  if (!c) return '—';
-  const parts: string[] = [];
-  if (c.servicePct !== null) parts.push(`service ${fmtPct(c.servicePct)}`);
-  parts.push(`postgres ${fmtPct(c.postgresPct)}`);
-  if (c.pgbenchPct !== null) parts.push(`pgbench ${fmtPct(c.pgbenchPct)}`);
-  if (c.servicePct !== null) parts.push(`load generator ${fmtPct(c.generatorPct)}`);
-  parts.push(`other processes ${fmtPct(c.otherPct)}`);
-  return `${parts.join(', ')} (machine busy ${fmtPct(c.machineBusyPct)} of ${c.cores * 100}%)`;
 };
 
 async function main(): Promise<number> {
@@ -261,6 +182,7 @@ async function main(): Promise<number> {
     const tSetup = performance.now();
     const accountIds: string[] = new Array<string>(CFG.accounts);
     const tokenIds: string[] = new Array<string>(CFG.accounts);
+    const tokenKeys: string[] = new Array<string>(CFG.accounts);
     await mapLimit(
       Array.from({ length: CFG.accounts }, (_, i) => i),
       CFG.setupConcurrency,
@@ -273,10 +195,13 @@ async function main(): Promise<number> {
           { amount: CFG.initialCredit, reason: 'bench' },
           { 'idempotency-key': `bench-credit-${acc.id}` },
         );
-        const tok = await adminJson('POST', `/v1/admin/accounts/${acc.id}/tokens`, {
-          name: 'bench',
-        });
+        const tok = await adminJson<{ id: string; key: string }>(
+          'POST',
+          `/v1/admin/accounts/${acc.id}/tokens`,
+          { name: 'bench' },
+        );
         tokenIds[i] = tok.id;
+        tokenKeys[i] = tok.key;
       },
     );
     const setupSeconds = (performance.now() - tSetup) / 1000;
@@ -293,7 +218,9 @@ async function main(): Promise<number> {
       (t) =>
         `","tokenId":"${t}","model":"gpt-image-2","statusCode":200,"usage":{"inputTokens":89,"outputTokens":1145}}`,
     );
-    const eventJson = (acct: number): string => `{"requestId":"b${runTag}-${seq++}${tails[acct]}`;
+    const eventWithId = (acct: number, requestId: string): string =>
+      `{"requestId":"${requestId}${tails[acct]}`;
+    const eventJson = (acct: number): string => eventWithId(acct, `b${runTag}-${seq++}`);
     const gwAuth = `Bearer ${gatewayKey}`;
     const headers = (job: Job): OutgoingHttpHeaders => ({
       'content-type': 'application/json',
@@ -352,14 +279,19 @@ async function main(): Promise<number> {
 
     const scenarios: ScenarioReport[] = [];
     const pgbenchRuns: PgbenchResult[] = [];
-    const pgb = async (script: PgbenchResult['script']): Promise<PgbenchResult> => {
+    const pgb = async (
+      script: string,
+      o: { sql?: string; clients?: number } = {},
+    ): Promise<PgbenchResult> => {
+      const clients = o.clients ?? CFG.pgbenchClients;
       log(
-        `pgbench ${script}: -c ${CFG.pgbenchClients} -j ${CFG.pgbenchThreads} -T ${CFG.seconds} -M prepared`,
+        `pgbench ${script}: -c ${clients} -j ${CFG.pgbenchThreads} -T ${CFG.seconds} -M prepared`,
       );
       const r = await runPgbench({
         url: dbs.pgbenchUrl,
         script,
-        clients: CFG.pgbenchClients,
+        sql: o.sql,
+        clients,
         threads: CFG.pgbenchThreads,
         seconds: CFG.seconds,
         bin: CFG.pgbench,
@@ -373,28 +305,54 @@ async function main(): Promise<number> {
       log(`  cpu: ${fmtCpu(r.cpu)}`);
       return r;
     };
-    const closed = async (
-      next: () => Job,
+    const closed = async <J extends Job = Job>(
+      next: () => J,
       concurrency: number,
       seconds: number,
       check: Checker,
-    ): Promise<{ r: LoadResult; cpu: CpuUsage; txns: number }> => {
+      o: { perAccount?: Int32Array; send?: (job: J) => Promise<HttpResponse> } = {},
+    ): Promise<Measured> => {
       checkAlive();
       const x0 = await xids.next();
       const probe = new CpuProbe({ service: svc.pid, postmaster: dbs.postmasterPid });
-      const r = await closedLoop({
+      const r = await closedLoop<J>({
         client,
         headers,
         concurrency,
         seconds,
         next,
         check,
-        perAccount,
+        perAccount: o.perAccount ?? perAccount,
+        send: o.send,
       });
       const cpu = probe.stop();
       const txns = (await xids.next()) - x0;
       checkAlive();
       return { r, cpu, txns };
+    };
+    const open = async (
+      next: () => Job,
+      rate: number,
+      seconds: number,
+      check: Checker,
+      counts: Int32Array = perAccount,
+    ): Promise<Measured & { maxSendLagMs: number }> => {
+      checkAlive();
+      const x0 = await xids.next();
+      const probe = new CpuProbe({ service: svc.pid, postmaster: dbs.postmasterPid });
+      const r = await openLoop({
+        client,
+        headers,
+        rate,
+        seconds,
+        next,
+        check,
+        perAccount: counts,
+      });
+      const cpu = probe.stop();
+      const txns = (await xids.next()) - x0;
+      checkAlive();
+      return { r, cpu, txns, maxSendLagMs: r.maxSendLagMs };
     };
     const withTxns = (s: ScenarioReport, txns: number): ScenarioReport => {
       s.extra = {
@@ -500,21 +458,12 @@ async function main(): Promise<number> {
       `(4) open loop: ${CFG.openRate} single events/s for ${CFG.seconds} s, latency from the scheduled send time`,
     );
     {
-      checkAlive();
-      const x0 = await xids.next();
-      const probe = new CpuProbe({ service: svc.pid, postmaster: dbs.postmasterPid });
-      const r = await openLoop({
-        client,
-        headers,
-        rate: CFG.openRate,
-        seconds: CFG.seconds,
-        next: nextSpread,
-        check: checkSingle,
-        perAccount,
-      });
-      const cpu = probe.stop();
-      const txns = (await xids.next()) - x0;
-      checkAlive();
+      const { r, cpu, txns, maxSendLagMs } = await open(
+        nextSpread,
+        CFG.openRate,
+        CFG.seconds,
+        checkSingle,
+      );
       const rep = toReport(
         'open_loop',
         `open loop ${fmtInt(CFG.openRate)} events/s`,
@@ -524,7 +473,7 @@ async function main(): Promise<number> {
         `p99 < ${TARGETS.openP99Ms} ms`,
         (_e, l) => l.p99 < TARGETS.openP99Ms,
       );
-      rep.extra = { maxSendLagMs: round(r.maxSendLagMs) };
+      rep.extra = { maxSendLagMs: round(maxSendLagMs) };
       announce(withTxns(rep, txns));
     }
     // (5) one connection, back to back: the latency of one event with nothing else going on
@@ -543,6 +492,47 @@ async function main(): Promise<number> {
       );
       rep.informational = true;
       announce(withTxns(rep, txns));
+    }
+
+    // (6)–(8) spend control: authorize with hold, closed and open loop; authorize + event
+    let holds: HoldsOutcome | null = null;
+    if (process.env.BENCH_SKIP_HOLDS !== '1') {
+      holds = await holdsScenarios({
+        client,
+        headers,
+        keys: tokenKeys,
+        accounts: CFG.accounts,
+        holdAccounts: CFG.holdAccounts,
+        runTag,
+        seconds: CFG.seconds,
+        warmupSeconds: CFG.warmupSeconds,
+        authorizeConcurrency: CFG.authorizeConcurrency,
+        eventConcurrency: CFG.concurrency,
+        openRate: CFG.openRate,
+        eventPgbenchClients: CFG.pgbenchClients,
+        eventBody: eventWithId,
+        checkEvent: checkSingle,
+        perAccount,
+        closed: (o) =>
+          closed(o.next, o.concurrency, o.seconds, o.check, {
+            perAccount: o.perAccount,
+            send: o.send,
+          }),
+        open: (o) => open(o.next, o.rate, o.seconds, o.check, o.perAccount),
+        pgb: (o) => pgb(o.script, { sql: o.sql, clients: o.clients }),
+        announce,
+        withTxns,
+        log,
+        pgbenchUrl: dbs.pgbenchUrl,
+        serviceUrl: dbs.serviceUrl,
+        accountIds,
+        singlePgbench: pgbenchRuns.find((p) => p.script === 'spread') ?? null,
+        singleService: scenarios.find((s) => s.id === 'single_spread') ?? null,
+        targets: {
+          authorizeRatio: TARGETS.authorizeRatio,
+          authorizeOpenP99Ms: TARGETS.authorizeOpenP99Ms,
+        },
+      });
     }
     rss.end = rssMiB(svc.pid);
 
@@ -579,10 +569,10 @@ async function main(): Promise<number> {
         `balances not verified: ${charges.size} distinct charges seen (${[...charges].join(', ')})`,
       );
     }
-    // (6) a month's statement for an account with 1,000,000 usage events
+    // (9) a month's statement for an account with 1,000,000 usage events
     let statement: StatementBenchResult | null = null;
     if (process.env.BENCH_SKIP_STATEMENT !== '1') {
-      log('(6) statement: 1,000,000 usage events in one account, then its month statement timed');
+      log('(9) statement: 1,000,000 usage events in one account, then its month statement timed');
       statement = await statementBench({
         pgUrl: dbs.serviceUrl,
         baseUrl: `http://127.0.0.1:${svc.port}`,
@@ -642,6 +632,7 @@ async function main(): Promise<number> {
       '',
       table(pgRows),
       '',
+      ...holdsLines(holds),
       statement
         ? `Statement of a month with ${fmtInt(statement.events)} usage events: p50 ${fmtMs(statement.p50Ms)} ms, max ${fmtMs(statement.maxMs)} ms over ${statement.runs} runs (target < 300 ms: ${statement.maxMs < 300 ? 'yes' : 'NO'})`
         : 'Statement bench skipped (BENCH_SKIP_STATEMENT=1)',
@@ -667,6 +658,10 @@ async function main(): Promise<number> {
         );
       }
     }
+    if (holds && !holds.check.ok && totalErrors === 0)
+      failures.push(
+        `holds do not match the confirmed authorizes and events: ${holds.check.samples.join(' | ') || JSON.stringify(holds.check)}`,
+      );
     if (verifyFailed)
       failures.push(
         `balances do not match the confirmed events: ${JSON.stringify(verify.samples)}`,
@@ -698,6 +693,7 @@ async function main(): Promise<number> {
           pgbench: pgbenchRuns,
           rssMiB: { ...rss, final: rssFinal },
           verify,
+          holds: holds && { holdAmount: holds.holdAmount, check: holds.check },
           statement,
           failures,
         },
@@ -711,6 +707,33 @@ async function main(): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** The spend-control section under the tables. */
+function holdsLines(h: HoldsOutcome | null): string[] {
+  if (!h) return ['Spend-control scenarios skipped (BENCH_SKIP_HOLDS=1)', ''];
+  const c = h.check;
+  const lines = [
+    `Spend control: authorize holds ${h.holdAmount} per request; authorize over ${CFG.holdAccounts} accounts with ${CFG.authorizeConcurrency} connections (pgbench authorize: -c ${CFG.authorizeConcurrency}); ` +
+      `authorize + event over ${CFG.accounts} accounts with ${CFG.concurrency} connections (pgbench authorize+event: -c ${CFG.pgbenchClients}, both transactions per run).`,
+  ];
+  for (const s of h.scenarios) {
+    const steps = s.extra?.stepLatencyMs;
+    if (steps)
+      lines.push(
+        `  ${s.name}: ${Object.entries(steps)
+          .map(([k, l]) => `${k} p50 ${fmtMs(l.p50)} / p99 ${fmtMs(l.p99)} ms`)
+          .join(', ')}`,
+      );
+    for (const [k, v] of Object.entries(s.extra?.otherRatios ?? {}))
+      lines.push(`  ${s.name}: ${v === null ? '—' : v.toFixed(2)} × ${k}`);
+  }
+  lines.push(
+    `  holds afterwards: ${fmtInt(c.active)} active (confirmed ${fmtInt(c.expectedActive)}), ${fmtInt(c.settled)} settled (confirmed ${fmtInt(c.expectedSettled)}), ` +
+      `${c.otherClosed} otherwise closed; ${c.accountsOff} accounts off, ${c.heldSumsOff} held sums off their holds: ${c.ok ? 'exact' : 'MISMATCH'}`,
+    '',
+  );
+  return lines;
 }
 
 let interrupted = false;

@@ -10,8 +10,11 @@ import { round, summarize } from './stats.js';
 export const EVENT_CHARGE = '0.0420744';
 export const BATCH_EVENTS_PER_TXN = 100;
 
+/** The scripts defined here; other scenarios pass their own SQL (PgbenchOptions.sql). */
+export type BuiltinScript = 'spread' | 'hot' | 'batch';
+
 export interface PgbenchResult {
-  script: 'spread' | 'hot' | 'batch';
+  script: string;
   clients: number;
   threads: number;
   seconds: number;
@@ -29,7 +32,7 @@ export interface PgbenchResult {
 }
 
 /** The same three statements per event the service runs: event row, balance update, ledger row. */
-const scripts = (accounts: number): Record<PgbenchResult['script'], string> => ({
+const scripts = (accounts: number): Record<BuiltinScript, string> => ({
   spread: `\\set aid random(1, ${accounts})
 \\set tag random(1, 9000000000000000000)
 BEGIN;
@@ -89,7 +92,12 @@ export async function preparePgbenchDatabase(url: string, accounts: number): Pro
 
 export interface PgbenchOptions {
   url: string;
-  script: PgbenchResult['script'];
+  /** A built-in script's name, or the name of `sql`. */
+  script: string;
+  /** The script's text when it is not a built-in one. */
+  sql?: string;
+  /** Events one run of the script stands for (default: 100 for batch, else 1). */
+  eventsPerTxn?: number;
   clients: number;
   threads: number;
   seconds: number;
@@ -104,8 +112,11 @@ export async function runPgbench(o: PgbenchOptions): Promise<PgbenchResult> {
   const u = new URL(o.url);
   const work = mkdtempSync(join(tmpdir(), 'billing-bench-pgbench-'));
   try {
-    const scriptFile = join(work, `${o.script}.sql`);
-    writeFileSync(scriptFile, scripts(o.accounts)[o.script]);
+    const builtin = scripts(o.accounts) as Record<string, string | undefined>;
+    const sql = o.sql ?? builtin[o.script];
+    if (sql === undefined) throw new Error(`pgbench: no script ${o.script}`);
+    const scriptFile = join(work, `${o.script.replace(/[^\w-]/g, '_')}.sql`);
+    writeFileSync(scriptFile, sql);
     const logPrefix = join(work, 'txlog');
     const args = [
       '-n',
@@ -155,7 +166,7 @@ export async function runPgbench(o: PgbenchOptions): Promise<PgbenchResult> {
     const tps = num(/tps = ([\d.]+)/);
     if (!Number.isFinite(tps))
       throw new Error(`pgbench (${o.script}): no "tps =" in its output:\n${output}`);
-    const eventsPerTxn = o.script === 'batch' ? BATCH_EVENTS_PER_TXN : 1;
+    const eventsPerTxn = o.eventsPerTxn ?? (o.script === 'batch' ? BATCH_EVENTS_PER_TXN : 1);
 
     // Per-transaction log: "client_id transaction_no time_us script_no epoch epoch_us".
     const lat: number[] = [];
