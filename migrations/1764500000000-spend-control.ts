@@ -85,6 +85,11 @@ export class SpendControl1764500000000 implements MigrationInterface {
       `CREATE INDEX holds_active_account ON holds (account_id, created_at DESC, request_id DESC) WHERE status = 'active'`,
     );
     await q.query(`CREATE INDEX holds_active_expiry ON holds (expires_at) WHERE status = 'active'`);
+    // An account's expired-but-unswept holds (authorize sweeps them; reads subtract them): a
+    // range read of just those, not of every active hold the account has.
+    await q.query(
+      `CREATE INDEX holds_active_account_expiry ON holds (account_id, expires_at) WHERE status = 'active'`,
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {
