@@ -29,7 +29,10 @@ export class AllExceptionsFilter implements ExceptionFilter {
     // Coded domain errors (e.g. 503 payments_not_configured) are answers, not faults.
     if (status >= 500 && !(exception instanceof DomainError)) {
       const err = exception instanceof Error ? exception : new Error(String(exception));
-      this.logger.error(`${err.name}: ${err.message}`, err.stack);
+      // A lock or statement timeout is load, answered 503 for a retry: a warning, no stack.
+      if (body.error.code === 'service_unavailable')
+        this.logger.warn(`${err.name}: ${err.message}`);
+      else this.logger.error(`${err.name}: ${err.message}`, err.stack);
     }
     if (res.headersSent) return;
     // A body we refused without reading (no key, too large) is not worth receiving.
