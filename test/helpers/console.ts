@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import getPort from 'get-port';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { createTestApp, TestApp } from './test-app.js';
 
@@ -61,18 +61,6 @@ export function ensureConsoleBuilt(): void {
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolvePort(port));
-    });
-  });
-}
-
 export interface ConsoleApp {
   t: TestApp;
   /** http://127.0.0.1:<port>, also the PUBLIC_BASE_URL unless `env` sets one. */
@@ -83,7 +71,7 @@ export interface ConsoleApp {
 /** The whole app (createTestApp) listening on 127.0.0.1, with the console built first. */
 export async function startConsoleApp(env: Record<string, string> = {}): Promise<ConsoleApp> {
   ensureConsoleBuilt();
-  const port = await freePort();
+  const port = await getPort({ host: '127.0.0.1' });
   const baseUrl = `http://127.0.0.1:${port}`;
   const t = await createTestApp({ PUBLIC_BASE_URL: baseUrl, ...env });
   await t.app.listen(port, '127.0.0.1');
