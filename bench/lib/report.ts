@@ -78,14 +78,6 @@ export function toReport(
   };
 }
 
-export function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const line = (r: string[]): string =>
-    r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ');
-  const sep = widths.map((w) => '-'.repeat(w)).join('-+-');
-  return [line(rows[0]), sep, ...rows.slice(1).map(line)].join('\n');
-}
-
 export const fmtInt = (x: number | null | undefined): string =>
   x === null || x === undefined || !Number.isFinite(x)
     ? '—'

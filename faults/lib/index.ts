@@ -53,4 +53,4 @@ export { authorizeAndDeliver, type GatewayJob } from './gateway-job.js';
 export { checkBooks, verifyBooks, type BooksReport } from './books.js';
 export { runReconcile } from './reconcile.js';
 export { negativeControl } from './negative-control.js';
-export { table } from './table.js';
+export { table } from '../../bench/lib/table.js';

@@ -1,5 +1,4 @@
-// ---- output ---------------------------------------------------------------------------------------
-
+/** A plain-text table: the first row is the header, the first column left-aligned, the rest right. */
 export function table(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   const line = (r: string[]): string =>
