@@ -7,25 +7,23 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import pg from 'pg';
-import type { CpuUsage } from '../lib/cpu.js';
+import { CFG, log as benchLog, TARGETS } from '../lib/config.js';
+import type { BenchDatabases } from '../lib/db.js';
+import type { BenchAccounts } from '../lib/fixture.js';
 import {
   authorizeScript,
   authorizeThenEventScript,
   prepareHoldsTables,
 } from '../lib/holds-pgbench.js';
-import type { Checker, HttpClient, HttpResponse, Job, LoadResult } from '../lib/load.js';
+import type { Checker, HttpClient, HttpResponse, Job } from '../lib/load.js';
 import type { PgbenchResult } from '../lib/pgbench.js';
 import { fmtInt, fmtMs, roundedSummary, ScenarioReport, toReport } from '../lib/report.js';
+import { type Measured, type ScenarioRunner, withTxns } from '../lib/runner.js';
 import { round } from '../lib/stats.js';
+import type { Traffic } from '../lib/traffic.js';
 
 export const AUTHORIZE_PATH = '/v1/gateway/authorize';
 const MODEL = 'gpt-image-2';
-
-export interface Measured {
-  r: LoadResult;
-  cpu: CpuUsage;
-  txns: number;
-}
 
 export interface HoldsBenchContext {
   client: HttpClient;
@@ -123,6 +121,55 @@ const checkAuthorize: Checker = (_job, res) => {
 
 interface SettleJob extends Job {
   authorize: string;
+}
+
+/**
+ * (6)–(8) on the bench's runner, after the single-event scenarios (whose figures they compare
+ * against) and with their traffic's event bodies and counts; null with BENCH_SKIP_HOLDS=1.
+ */
+export async function spendControl(
+  run: ScenarioRunner,
+  t: Traffic,
+  fixture: BenchAccounts,
+  dbs: BenchDatabases,
+): Promise<HoldsOutcome | null> {
+  if (process.env.BENCH_SKIP_HOLDS === '1') return null;
+  return holdsScenarios({
+    client: run.client,
+    headers: t.headers,
+    keys: fixture.tokenKeys,
+    accounts: CFG.accounts,
+    holdAccounts: CFG.holdAccounts,
+    runTag: t.runTag,
+    seconds: CFG.seconds,
+    warmupSeconds: CFG.warmupSeconds,
+    authorizeConcurrency: CFG.authorizeConcurrency,
+    eventConcurrency: CFG.concurrency,
+    openRate: CFG.openRate,
+    eventPgbenchClients: CFG.pgbenchClients,
+    eventBody: t.eventWithId,
+    checkEvent: t.checkSingle,
+    perAccount: t.perAccount,
+    closed: (o) =>
+      run.closed(o.next, o.concurrency, o.seconds, o.check, {
+        perAccount: o.perAccount,
+        send: o.send,
+      }),
+    open: (o) => run.open(o.next, o.rate, o.seconds, o.check, o.perAccount),
+    pgb: (o) => run.pgb(o.script, { sql: o.sql, clients: o.clients }),
+    announce: (s) => run.announce(s),
+    withTxns,
+    log: benchLog,
+    pgbenchUrl: dbs.pgbenchUrl,
+    serviceUrl: dbs.serviceUrl,
+    accountIds: fixture.accountIds,
+    singlePgbench: run.pgbenchRuns.find((p) => p.script === 'spread') ?? null,
+    singleService: run.scenarios.find((s) => s.id === 'single_spread') ?? null,
+    targets: {
+      authorizeRatio: TARGETS.authorizeRatio,
+      authorizeOpenP99Ms: TARGETS.authorizeOpenP99Ms,
+    },
+  });
 }
 
 export async function holdsScenarios(ctx: HoldsBenchContext): Promise<HoldsOutcome> {

@@ -9,7 +9,9 @@
  */
 import { Decimal } from 'decimal.js';
 import pg from 'pg';
-import { summarize } from './lib/stats.js';
+import { log as benchLog } from '../lib/config.js';
+import { fmtInt, fmtMs } from '../lib/report.js';
+import { summarize } from '../lib/stats.js';
 
 export interface StatementBenchResult {
   events: number;
@@ -370,4 +372,19 @@ export async function statementBench(opts: {
     `GET ${period} statement × ${RUNS}: p50 ${lat.p50.toFixed(2)} ms, max ${lat.max.toFixed(2)} ms (target < 300 ms)`,
   );
   return { events: EVENTS, p50Ms: lat.p50, maxMs: lat.max, runs: RUNS };
+}
+
+/** (9) on the bench's service, logged as a bench step; null with BENCH_SKIP_STATEMENT=1. */
+export async function statementScenario(opts: {
+  pgUrl: string;
+  baseUrl: string;
+  adminKey: string;
+}): Promise<StatementBenchResult | null> {
+  if (process.env.BENCH_SKIP_STATEMENT === '1') return null;
+  benchLog('(9) statement: 1,000,000 usage events in one account, then its month statement timed');
+  const r = await statementBench(opts);
+  benchLog(
+    `  → p50 ${fmtMs(r.p50Ms)} ms, max ${fmtMs(r.maxMs)} ms over ${r.runs} runs (${fmtInt(r.events)} events)`,
+  );
+  return r;
 }
