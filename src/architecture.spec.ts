@@ -24,7 +24,7 @@ const OWNERS: Record<string, string[]> = {
   payments: ['promotions', 'top_ups', 'stripe_events', 'stripe_refunds', 'stripe_disputes'],
   redemptions: ['redemption_batches', 'redemption_codes', 'redemption_attempts'],
   tokens: ['api_tokens'],
-  usage: ['usage_events', 'usage_daily'],
+  usage: ['usage_events', 'usage_requests', 'usage_daily'],
 };
 
 /** The read side: cross-domain reads live here and nowhere else; it writes nothing. */
@@ -41,7 +41,7 @@ const EXCEPTIONS: Record<string, { tables: string[]; why: string }> = {
     why: 'an account read subtracts expired, unswept holds from held, so they stop counting at expiry',
   },
   'tokens/tokens.repository.ts': {
-    tables: ['accounts', 'groups', 'price_versions', 'holds', 'usage_events'],
+    tables: ['accounts', 'groups', 'price_versions', 'holds', 'usage_requests'],
     why: 'authorize reads the token with its account, group, price and hold in one statement: the gateway calls it before every request',
   },
   'groups/groups.repository.ts': {
@@ -49,7 +49,9 @@ const EXCEPTIONS: Record<string, { tables: string[]; why: string }> = {
     why: 'a group in use by tokens cannot be deleted; checked under the group row lock',
   },
   'holds/holds.repository.ts': {
-    tables: ['accounts', 'api_tokens', 'usage_events'],
+    tables: ['accounts', 'api_tokens'],
+    // Placing a hold runs in the SQL function holds_place (migration 1764810000000), which
+    // also reads usage_requests: a request already booked is never held again.
     why: 'held on the account and token changes in the statement that places or closes the hold, under the account lock',
   },
   'usage/usage.repository.ts': {

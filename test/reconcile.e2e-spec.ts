@@ -58,9 +58,14 @@ describe('reconcile', () => {
     ).rows;
     const [{ id: tokenId }] = (await t.sql.query(`SELECT id FROM api_tokens`)).rows;
     await t.sql.query(
-      `INSERT INTO usage_events (request_id, request_hash, account_id, token_id, model, outcome, charge, group_name, ratio,
-         price_version_id, price_version, breakdown, event, occurred_at)
-       VALUES ('forged', repeat('0', 64), $1, $2, 'gpt-image-2-vip', 'charged', 0.03, 'default', 1, $3, 1, '[]', '{}', now())`,
+      `WITH reg AS (
+         INSERT INTO usage_requests (key, fingerprint, account_id, recorded_at, outcome, charge)
+         VALUES (usage_request_key('forged'), decode(repeat('0', 32), 'hex'), $1, now(), 'charged', 0.03)
+         RETURNING recorded_at
+       )
+       INSERT INTO usage_events (request_id, account_id, token_id, model, outcome, charge, group_name, ratio,
+         price_version_id, price_version, occurred_at, recorded_at)
+       SELECT 'forged', $1, $2, 'gpt-image-2-vip', 'charged', 0.03, 'default', 1, $3, 1, now(), reg.recorded_at FROM reg`,
       [accountId, tokenId, priceId],
     );
     const result = await reconcile(ds);
@@ -72,6 +77,22 @@ describe('reconcile', () => {
       }),
     ]);
     await t.sql.query(`DELETE FROM usage_events WHERE request_id = 'forged'`);
+    await t.sql.query(`DELETE FROM usage_requests WHERE key = usage_request_key('forged')`);
+  });
+
+  it('names a kept event that disagrees with the request register', async () => {
+    await t.sql.query(
+      `UPDATE usage_requests SET charge = charge + 1 WHERE key = usage_request_key('rec-1')`,
+    );
+    const result = await reconcile(ds);
+    expect(result.problems.map((p) => [p.accountId, p.check, p.detail])).toEqual([
+      [accountId, 'charged_usage_without_one_ledger_entry', expect.stringContaining('rec-1')],
+      [accountId, 'event_vs_register', expect.stringContaining('rec-1')],
+    ]);
+    await t.sql.query(
+      `UPDATE usage_requests SET charge = charge - 1 WHERE key = usage_request_key('rec-1')`,
+    );
+    expect((await reconcile(ds)).problems).toEqual([]);
   });
 
   it('refuses to change or delete a booked ledger entry', async () => {

@@ -163,6 +163,16 @@ export class CatalogRepository {
     return new Map(rows.map((r) => [r.model, toCatalogPrice(r)]));
   }
 
+  /** Price versions by id (they never change once written). */
+  async findByIds(ids: string[]): Promise<CatalogPrice[]> {
+    const rows = await sqlRows<PriceRow>(
+      this.ds,
+      `SELECT ${PRICE_COLUMNS} FROM price_versions WHERE id = ANY($1::bigint[])`,
+      [ids],
+    );
+    return rows.map(toCatalogPrice);
+  }
+
   async findCurrent(
     model: string,
     em: EntityManager = this.ds.manager,

@@ -103,6 +103,27 @@ export class CatalogService implements OnModuleInit {
     return this.repo.currentByModels(models);
   }
 
+  /**
+   * Price versions by id, for rebuilding stored events' breakdowns. A version is never
+   * changed once written (a new price is a new version), so every instance may keep them.
+   */
+  async versionsById(ids: Iterable<string>): Promise<Map<string, CatalogPrice>> {
+    const wanted = [...new Set(ids)];
+    const missing = wanted.filter((id) => !this.versions.has(id));
+    if (missing.length > 0) {
+      for (const p of await this.repo.findByIds(missing)) this.versions.set(p.id, p);
+    }
+    const out = new Map<string, CatalogPrice>();
+    for (const id of wanted) {
+      const p = this.versions.get(id);
+      if (!p) throw new Error(`price version ${id} is missing`);
+      out.set(id, p);
+    }
+    return out;
+  }
+
+  private readonly versions = new Map<string, CatalogPrice>();
+
   findCurrent(model: string): Promise<CatalogPrice | null> {
     return this.repo.findCurrent(model);
   }

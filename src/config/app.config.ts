@@ -47,6 +47,14 @@ export interface AppConfig {
     /** How often each instance sweeps expired holds (any instance may; none has to). */
     holdSweepSeconds: number;
   };
+  usage: {
+    /**
+     * Months of raw usage events kept before the current one (USAGE_RETENTION_MONTHS); older
+     * months' partitions are dropped. null: keep everything. Roll-ups, ledger, statements
+     * and the request register are never dropped.
+     */
+    retentionMonths: number | null;
+  };
   limits: {
     /** Requests a minute per customer key or session. */
     perCustomerPerMinute: number;
@@ -121,6 +129,7 @@ export function loadConfig(raw: Record<string, string | undefined>): AppConfig {
       holdTtlSeconds: ttl,
       holdSweepSeconds: Math.max(1, Math.min(30, Math.floor(ttl / 2))),
     },
+    usage: { retentionMonths: env.USAGE_RETENTION_MONTHS ?? null },
     limits: {
       perCustomerPerMinute: env.RATE_LIMIT_PER_MINUTE ?? 600,
       unauthenticatedPerMinute: env.UNAUTHENTICATED_RATE_LIMIT_PER_MINUTE ?? 60,

@@ -87,6 +87,14 @@ export class EnvironmentVariables {
   @Max(86400)
   HOLD_TTL_SECONDS?: number;
 
+  /** Months of raw usage events kept before the current one; unset: keep all. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1200)
+  USAGE_RETENTION_MONTHS?: number;
+
   @IsOptional()
   @Type(() => Number)
   @IsInt()

@@ -9,6 +9,8 @@ import { UsageCounts1764510000000 } from '../../migrations/1764510000000-usage-c
 import { AuditLog1764520000000 } from '../../migrations/1764520000000-audit-log.js';
 import { PaymentsGuard1764600000000 } from '../../migrations/1764600000000-payments-guard.js';
 import { Console1764700000000 } from '../../migrations/1764700000000-console.js';
+import { UsagePartitions1764800000000 } from '../../migrations/1764800000000-usage-partitions.js';
+import { HoldFunction1764810000000 } from '../../migrations/1764810000000-hold-function.js';
 
 /** Migrations in the order they run; listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS = [
@@ -22,6 +24,8 @@ export const MIGRATIONS = [
   AuditLog1764520000000,
   PaymentsGuard1764600000000,
   Console1764700000000,
+  UsagePartitions1764800000000,
+  HoldFunction1764810000000,
 ];
 
 export interface DatabaseSettings {

@@ -79,14 +79,16 @@ export class HoldsRepository {
   constructor(@Inject(DataSource) private readonly ds: DataSource) {}
 
   /**
-   * Places a hold if the account and token can carry it. Runs in the caller's transaction,
-   * which must have locked the account first (lockAccount): this statement then reads
-   * balances, holds and usage as they stand after every earlier booking on the account, so
-   * the check and the reservation are one atomic step. Expired holds on the account are swept
-   * in the same statement, so they stop counting whether or not a sweeper ran.
+   * Places a hold if the account and token can carry it, in one round trip: holds_place
+   * (migration 1764810000000) locks the account row, then in a fresh snapshot reads balances,
+   * holds and usage as they stand after every earlier booking on the account, so the check
+   * and the reservation are one atomic step. Expired holds on the account are swept in the
+   * same statement, so they stop counting whether or not a sweeper ran. Null when the
+   * account or token does not exist.
    */
-  async place(h: NewHold, em: EntityManager): Promise<PlaceResult> {
+  async place(h: NewHold): Promise<PlaceResult | null> {
     const rows = await sqlRows<{
+      locked: boolean;
       placed: boolean;
       balance_ok: boolean | null;
       spend_ok: boolean | null;
@@ -98,50 +100,13 @@ export class HoldsRepository {
       expires_at: Date | null;
       cursor_at: string | null;
     }>(
-      em,
-      `WITH swept AS (
-         UPDATE holds SET status = 'expired', closed_at = now()
-         WHERE account_id = $2 AND status = 'active' AND expires_at <= now()
-         RETURNING token_id, amount
-       ), s AS (
-         SELECT COALESCE(sum(amount), 0) AS total FROM swept
-       ), tsum AS (
-         SELECT token_id, sum(amount) AS amount FROM swept GROUP BY token_id
-       ), chk AS (
-         SELECT a.balance, a.held - s.total AS held,
-                a.balance - (a.held - s.total) - $5::numeric >= -a.credit_limit AS balance_ok,
-                (t.spend_limit IS NULL
-                  OR t.spent + t.held - COALESCE((SELECT amount FROM tsum WHERE token_id = t.id), 0) + $5::numeric
-                     <= t.spend_limit) AS spend_ok,
-                (a.status = 'active' AND t.status = 'active' AND (t.expires_at IS NULL OR t.expires_at > now())) AS usable,
-                NOT EXISTS (SELECT 1 FROM holds WHERE request_id = $1)
-                  AND NOT EXISTS (SELECT 1 FROM usage_events WHERE request_id = $1) AS fresh
-         FROM accounts a JOIN api_tokens t ON t.account_id = a.id, s
-         WHERE a.id = $2 AND t.id = $3
-       ), ins AS (
-         INSERT INTO holds (request_id, account_id, token_id, model, amount, created_at, expires_at)
-         SELECT $1, $2, $3, $4, $5::numeric, now(), now() + make_interval(secs => $6::int)
-         FROM chk WHERE balance_ok AND spend_ok AND usable AND fresh
-         ON CONFLICT (request_id) DO NOTHING
-         RETURNING amount, created_at, expires_at
-       ), ua AS (
-         UPDATE accounts a SET held = a.held - s.total + COALESCE((SELECT amount FROM ins), 0)
-         FROM s WHERE a.id = $2 AND (s.total > 0 OR EXISTS (SELECT 1 FROM ins))
-       ), ut AS (
-         UPDATE api_tokens t
-         SET held = t.held - COALESCE(k.swept, 0) + CASE WHEN t.id = $3 THEN COALESCE((SELECT amount FROM ins), 0) ELSE 0 END
-         FROM (SELECT COALESCE(tsum.token_id, i.token_id) AS token_id, tsum.amount AS swept
-               FROM tsum FULL JOIN (SELECT $3::uuid AS token_id FROM ins) i ON i.token_id = tsum.token_id) k
-         WHERE t.id = k.token_id
-       )
-       SELECT EXISTS (SELECT 1 FROM ins) AS placed, chk.balance_ok, chk.spend_ok, chk.usable, chk.fresh,
-              chk.balance::text AS balance, (chk.held + COALESCE((SELECT amount FROM ins), 0))::text AS held,
-              (SELECT created_at FROM ins), (SELECT expires_at FROM ins), (SELECT created_at::text FROM ins) AS cursor_at
-       FROM (SELECT 1) one LEFT JOIN chk ON true`,
+      this.ds,
+      `SELECT * FROM holds_place($1, $2, $3, $4, $5, $6)`,
       [h.requestId, h.accountId, h.tokenId, h.model, h.amount.toFixed(), h.ttlSeconds],
       'holds_place',
     );
     const r = rows[0];
+    if (!r.locked) return null;
     if (r.placed && r.balance && r.held && r.created_at && r.expires_at && r.cursor_at) {
       return {
         kind: 'placed',
@@ -166,17 +131,6 @@ export class HoldsRepository {
     if (!r.usable) return { kind: 'denied', reason: 'unusable' };
     if (!r.balance_ok) return { kind: 'denied', reason: 'insufficient_balance' };
     return { kind: 'denied', reason: 'spend_limit_reached' };
-  }
-
-  /** Takes the account's row lock for the rest of the caller's transaction. */
-  async lockAccount(accountId: string, em: EntityManager): Promise<boolean> {
-    const rows = await sqlRows<{ id: string }>(
-      em,
-      `SELECT id FROM accounts WHERE id = $1 FOR NO KEY UPDATE`,
-      [accountId],
-      'holds_lock_account',
-    );
-    return rows.length > 0;
   }
 
   /** Locks the account that owns the hold; null when there is no such hold. */

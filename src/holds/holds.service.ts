@@ -34,20 +34,19 @@ export class HoldsService {
   }
 
   /** Locks the account, then checks and reserves in one statement (see HoldsRepository.place). */
-  place(h: {
+  async place(h: {
     requestId: string;
     accountId: string;
     tokenId: string;
     model: string;
     amount: Decimal;
   }): Promise<PlaceResult> {
-    return this.ds.transaction(async (em) => {
-      if (!(await this.repo.lockAccount(h.accountId, em))) throw notFound('account');
-      return this.repo.place(
-        { ...h, ttlSeconds: this.config.get('spend', { infer: true }).holdTtlSeconds },
-        em,
-      );
+    const placed = await this.repo.place({
+      ...h,
+      ttlSeconds: this.config.get('spend', { infer: true }).holdTtlSeconds,
     });
+    if (!placed) throw notFound('account');
+    return placed;
   }
 
   find(requestId: string): Promise<Hold | null> {

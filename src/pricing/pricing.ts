@@ -58,6 +58,8 @@ export type PricingResult =
       subtotal: Decimal;
       ratio: Decimal;
       breakdown: BreakdownLine[];
+      /** Billed quantity per line of the mode (see linesFor), zero lines included. */
+      quantities: Decimal[];
     };
 
 /** Usage that cannot be priced (the caller answers 400 naming `field`). */
@@ -94,34 +96,70 @@ export function priceEvent(
   const reason = skipReason(event, price.mode);
   if (reason !== null) return { outcome: 'skipped', reason, charge: ZERO };
 
-  let lines: Line[];
+  let quantities: Decimal[];
   switch (price.mode) {
     case 'tokens':
-      lines = tokenLines(event, price);
+      quantities = tokenQuantities(event, price);
       break;
     case 'per_request':
-      lines = [
-        {
-          item: 'request',
-          quantity: new Money(1),
-          unitPrice: required(price, 'perRequest'),
-          unit: 'per_request',
-        },
-      ];
+      quantities = [new Money(1)];
       break;
     case 'per_image':
-      lines = [
-        {
-          item: 'image',
-          quantity: new Money(count('images', event.images ?? 1)),
-          unitPrice: required(price, 'perImage'),
-          unit: 'per_image',
-        },
-      ];
+      quantities = [new Money(count('images', event.images ?? 1))];
       break;
   }
+  const { subtotal, breakdown } = linesFor(price, quantities);
+  // No rounding here: the charge keeps every digit; storage (scale 10) is the caller's concern.
+  return {
+    outcome: 'charged',
+    charge: subtotal.times(ratio),
+    subtotal,
+    ratio,
+    breakdown,
+    quantities,
+  };
+}
 
-  const priced = lines.map((line) => ({ ...line, amount: amountOf(line) }));
+/** A price mode's breakdown lines, in the order quantities are given and stored. */
+const LINE_ITEMS: Record<BillingMode, ReadonlyArray<[string, PriceField, BreakdownUnit]>> = {
+  tokens: [
+    ['input_text_tokens', 'inputText', 'per_1m_tokens'],
+    ['input_image_tokens', 'inputImage', 'per_1m_tokens'],
+    ['cached_input_tokens', 'cachedInput', 'per_1m_tokens'],
+    ['output_text_tokens', 'outputText', 'per_1m_tokens'],
+    ['output_image_tokens', 'outputImage', 'per_1m_tokens'],
+    ['partial_image_output_tokens', 'outputImage', 'per_1m_tokens'],
+  ],
+  per_request: [['request', 'perRequest', 'per_request']],
+  per_image: [['image', 'perImage', 'per_image']],
+};
+
+/**
+ * The priced lines for billed quantities (one per LINE_ITEMS entry of the price's mode): the
+ * subtotal before the ratio, and the breakdown a customer sees (lines with a quantity; the
+ * first line when none has one). Pure and exact, so a stored event's breakdown is rebuilt
+ * from its price version and quantities to the digit (see breakdownOf).
+ */
+export function linesFor(
+  price: PriceVersion,
+  quantities: Decimal[],
+): { subtotal: Decimal; breakdown: BreakdownLine[] } {
+  const items = LINE_ITEMS[price.mode];
+  if (quantities.length !== items.length)
+    throw new RangeError(`${price.mode} takes ${items.length} quantities`);
+  const priced = items.map(([item, field, unit], i) => {
+    const quantity = quantities[i];
+    // A price only has to exist when there are units to bill at it.
+    const unitPrice = quantity.isZero() ? (price[field] ?? ZERO) : required(price, field);
+    const gross = quantity.times(unitPrice);
+    return {
+      item,
+      quantity,
+      unitPrice,
+      unit,
+      amount: unit === 'per_1m_tokens' ? gross.div(MILLION) : gross,
+    };
+  });
   const subtotal = priced.reduce((sum, line) => sum.plus(line.amount), ZERO);
   const shown = priced.filter((line) => !line.quantity.isZero());
   const breakdown = (shown.length > 0 ? shown : priced.slice(0, 1)).map((line) => ({
@@ -131,23 +169,68 @@ export function priceEvent(
     unit: line.unit,
     amount: formatExact(line.amount),
   }));
-  // No rounding here: the charge keeps every digit; storage (scale 10) is the caller's concern.
-  return { outcome: 'charged', charge: subtotal.times(ratio), subtotal, ratio, breakdown };
+  return { subtotal, breakdown };
 }
 
-interface Line {
-  item: string;
-  quantity: Decimal;
-  unitPrice: Decimal;
-  unit: BreakdownUnit;
+/** What an event stores of its billed quantities, beside its token and image counts. */
+export interface StoredQuantities {
+  inputTokens: number | string;
+  outputTokens: number | string;
+  images: number | string;
+  /** Token lines when they differ from the default split (see storedLines); else null. */
+  lines: string[] | null;
 }
 
-function amountOf(line: Line): Decimal {
-  const gross = line.quantity.times(line.unitPrice);
-  return line.unit === 'per_1m_tokens' ? gross.div(MILLION) : gross;
+/**
+ * The token lines worth storing: null when the quantities are the default split (all input
+ * tokens as text, all output tokens as image, nothing cached or partial), which the counts
+ * already say; the quantities otherwise. Other modes never need lines.
+ */
+export function storedLines(
+  mode: BillingMode,
+  quantities: Decimal[],
+  counts: { inputTokens: number; outputTokens: number },
+): string[] | null {
+  if (mode !== 'tokens') return null;
+  const plain = defaultTokenSplit(counts.inputTokens, counts.outputTokens);
+  return quantities.every((q, i) => q.eq(plain[i])) ? null : quantities.map((q) => q.toFixed(0));
 }
 
-function tokenLines(event: UsageEventInput, price: PriceVersion): Line[] {
+/** A stored event's breakdown, rebuilt from its price version: [] for a skipped event. */
+export function breakdownOf(
+  price: PriceVersion,
+  outcome: string,
+  stored: StoredQuantities,
+): BreakdownLine[] {
+  if (outcome === 'skipped') return [];
+  let quantities: Decimal[];
+  switch (price.mode) {
+    case 'tokens':
+      quantities = stored.lines
+        ? stored.lines.map((q) => new Money(q))
+        : defaultTokenSplit(stored.inputTokens, stored.outputTokens);
+      break;
+    case 'per_request':
+      quantities = [new Money(1)];
+      break;
+    case 'per_image':
+      quantities = [new Money(stored.images)];
+      break;
+  }
+  return linesFor(price, quantities).breakdown;
+}
+
+const defaultTokenSplit = (input: number | string, output: number | string): Decimal[] => [
+  new Money(input),
+  ZERO,
+  ZERO,
+  ZERO,
+  new Money(output),
+  ZERO,
+];
+
+/** Billed token quantities in LINE_ITEMS.tokens order. */
+function tokenQuantities(event: UsageEventInput, price: PriceVersion): Decimal[] {
   const usage = event.usage;
   if (usage == null) throw new PricingError('usage', 'is required for a tokens-priced model');
 
@@ -175,23 +258,14 @@ function tokenLines(event: UsageEventInput, price: PriceVersion): Line[] {
   const partials = count('partialImages', event.partialImages ?? 0);
   // A model without the setting charges nothing extra for streamed partial images.
   const perPartial = count('partialImageOutputTokens', price.partialImageOutputTokens ?? 0);
-  const partialTokens = new Money(partials).times(perPartial);
-
-  const candidates: Array<[string, Decimal, PriceField]> = [
-    ['input_text_tokens', new Money(input.text - cachedText), 'inputText'],
-    ['input_image_tokens', new Money(input.image - cachedImage), 'inputImage'],
-    ['cached_input_tokens', new Money(cached), 'cachedInput'],
-    ['output_text_tokens', new Money(output.text), 'outputText'],
-    ['output_image_tokens', new Money(output.image), 'outputImage'],
-    ['partial_image_output_tokens', partialTokens, 'outputImage'],
+  return [
+    new Money(input.text - cachedText),
+    new Money(input.image - cachedImage),
+    new Money(cached),
+    new Money(output.text),
+    new Money(output.image),
+    new Money(partials).times(perPartial),
   ];
-  return candidates.map(([item, quantity, field]) => ({
-    item,
-    quantity,
-    // A price only has to exist when there are tokens to bill at it.
-    unitPrice: quantity.isZero() ? (price[field] ?? ZERO) : required(price, field),
-    unit: 'per_1m_tokens' as const,
-  }));
 }
 
 /**

@@ -8,6 +8,7 @@ export interface ReconcileProblem {
     | 'balance_vs_last_entry'
     | 'charged_usage_without_one_ledger_entry'
     | 'usage_entry_without_event'
+    | 'event_vs_register'
     | 'held_vs_active_holds'
     | 'token_held_vs_active_holds'
     | 'charged_request_still_held';
@@ -16,8 +17,9 @@ export interface ReconcileProblem {
 
 /**
  * Checks the ledger's invariants over every account: balance = sum of its entries = the last
- * entry's balance_after, and each charged usage event has exactly one ledger entry of the
- * same amount (and no usage entry lacks its event); each account's and token's `held` = the
+ * entry's balance_after, and each charged request (in the register, usage_requests, which
+ * retention never drops) has exactly one ledger entry of the same amount (and no usage entry
+ * lacks its charged request); every kept event agrees with its register row; each account's and token's `held` = the
  * sum of its active holds, and no charged request still holds money. Read-only; one
  * consistent snapshot.
  */
@@ -35,13 +37,14 @@ export async function reconcile(
       em,
       `SELECT a.id, a.balance::text,
               COALESCE(s.total, 0)::text AS ledger_sum,
-              (SELECT l.balance_after::text FROM ledger_entries l WHERE l.account_id = a.id ORDER BY l.id DESC LIMIT 1)
+              (SELECT l.balance_after::text FROM ledger_entries l WHERE l.account_id = a.id
+                ORDER BY l.created_at DESC, l.id DESC LIMIT 1)
                 AS last_after
        FROM accounts a
        LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM ledger_entries GROUP BY account_id) s ON s.account_id = a.id
        WHERE a.balance <> COALESCE(s.total, 0)
           OR a.balance <> COALESCE((SELECT l.balance_after FROM ledger_entries l WHERE l.account_id = a.id
-                                    ORDER BY l.id DESC LIMIT 1), 0)`,
+                                    ORDER BY l.created_at DESC, l.id DESC LIMIT 1), 0)`,
     );
     for (const b of balances) {
       if (b.balance !== b.ledger_sum) {
@@ -59,6 +62,8 @@ export async function reconcile(
         });
       }
     }
+    // One ledger entry per charged request, checked against the register (usage_requests),
+    // which outlives the months retention drops: exact whether or not the events are still kept.
     const usage = await sqlRows<{
       account_id: string;
       request_id: string;
@@ -67,12 +72,17 @@ export async function reconcile(
       charge: string;
     }>(
       em,
-      `SELECT u.account_id, u.request_id, COUNT(l.id)::text AS entries, SUM(l.amount)::text AS ledger_total, u.charge::text
-       FROM usage_events u
-       LEFT JOIN ledger_entries l ON l.type = 'usage' AND l.reference = u.request_id
-       WHERE u.outcome = 'charged'
-       GROUP BY u.id
-       HAVING COUNT(l.id) <> 1 OR SUM(l.amount) <> -u.charge
+      `SELECT r.account_id,
+              COALESCE(max(l.reference),
+                       (SELECT e.request_id FROM usage_events e WHERE e.account_id = r.account_id
+                          AND e.recorded_at = r.recorded_at AND usage_request_key(e.request_id) = r.key),
+                       'with register key ' || encode(r.key, 'hex')) AS request_id,
+              COUNT(l.id)::text AS entries, SUM(l.amount)::text AS ledger_total, r.charge::text
+       FROM usage_requests r
+       LEFT JOIN ledger_entries l ON l.type = 'usage' AND usage_request_key(l.reference) = r.key
+       WHERE r.outcome = 'charged'
+       GROUP BY r.key
+       HAVING COUNT(l.id) <> 1 OR SUM(l.amount) <> -r.charge
        LIMIT 1000`,
     );
     for (const u of usage) {
@@ -86,7 +96,7 @@ export async function reconcile(
       em,
       `SELECT l.account_id, l.reference FROM ledger_entries l
        WHERE l.type = 'usage'
-         AND NOT EXISTS (SELECT 1 FROM usage_events u WHERE u.request_id = l.reference AND u.outcome = 'charged')
+         AND NOT EXISTS (SELECT 1 FROM usage_requests r WHERE r.key = usage_request_key(l.reference) AND r.outcome = 'charged')
        LIMIT 1000`,
     );
     for (const o of orphans) {
@@ -94,6 +104,22 @@ export async function reconcile(
         accountId: o.account_id,
         check: 'usage_entry_without_event',
         detail: `ledger usage entry for ${o.reference}`,
+      });
+    }
+    // Every kept event agrees with its register row (account, month, outcome, charge).
+    const unregistered = await sqlRows<{ account_id: string; request_id: string }>(
+      em,
+      `SELECT e.account_id, e.request_id FROM usage_events e
+       LEFT JOIN usage_requests r ON r.key = usage_request_key(e.request_id)
+       WHERE r.key IS NULL OR r.account_id <> e.account_id OR r.recorded_at <> e.recorded_at
+          OR r.outcome <> e.outcome OR r.charge <> e.charge
+       LIMIT 1000`,
+    );
+    for (const u of unregistered) {
+      problems.push({
+        accountId: u.account_id,
+        check: 'event_vs_register',
+        detail: `request ${u.request_id} disagrees with (or is missing from) usage_requests`,
       });
     }
     const held = await sqlRows<{ account_id: string; held: string; holds: string }>(
@@ -136,7 +162,7 @@ export async function reconcile(
     const stillHeld = await sqlRows<{ account_id: string; request_id: string; amount: string }>(
       em,
       `SELECT h.account_id, h.request_id, h.amount::text AS amount FROM holds h
-       JOIN usage_events u ON u.request_id = h.request_id AND u.outcome = 'charged'
+       JOIN usage_requests r ON r.key = usage_request_key(h.request_id) AND r.outcome = 'charged'
        WHERE h.status = 'active'
        LIMIT 1000`,
     );

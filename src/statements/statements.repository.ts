@@ -76,7 +76,12 @@ const UUID_TEXT = `'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 export class StatementsRepository {
   constructor(@Inject(DataSource) private readonly ds: DataSource) {}
 
-  /** Newest first, `limit` rows after the cursor's id (index ledger_entries (account_id, id DESC)). */
+  /**
+   * Newest first, `limit` rows after the cursor's entry. An account's entries are in the same
+   * order by (created_at, id) as by id (every booking is dated after its account lock), so
+   * this reads backwards down ledger_entries (account_id, created_at, id), the one index the
+   * statements also use.
+   */
   async ledgerPage(
     accountId: string,
     limit: number,
@@ -86,8 +91,10 @@ export class StatementsRepository {
       this.ds,
       `SELECT id, type, amount, balance_after, description, reference, created_at
        FROM ledger_entries
-       WHERE account_id = $1 AND ($2::bigint IS NULL OR id < $2::bigint)
-       ORDER BY id DESC LIMIT $3`,
+       WHERE account_id = $1
+         AND ($2::bigint IS NULL
+              OR (created_at, id) < (SELECT c.created_at, c.id FROM ledger_entries c WHERE c.id = $2::bigint))
+       ORDER BY created_at DESC, id DESC LIMIT $3`,
       [accountId, after ? after[0] : null, limit],
     );
     return rows.map(toLedgerLine);

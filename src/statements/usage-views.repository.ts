@@ -3,7 +3,7 @@ import type { Decimal } from 'decimal.js';
 import { DataSource } from 'typeorm';
 import { money } from '../common/money/money.js';
 import { sqlRows } from '../database/sql.js';
-import type { BreakdownLine } from '../pricing/pricing.js';
+import type { BreakdownLine, StoredQuantities } from '../pricing/pricing.js';
 import type { UsageReason } from '../usage/usage.repository.js';
 import type { Outcome, SummaryGroup } from './dto/usage-view.dto.js';
 import type { SummaryPlan } from './time-range.js';
@@ -21,6 +21,30 @@ export interface UsageFilter {
 export interface UsageCursor {
   recordedAt: string;
   id: string;
+}
+
+/** An event as read; its breakdown is rebuilt from its price version (UsageViewsService). */
+export interface UsageItemRead {
+  id: string;
+  requestId: string;
+  tokenId: string;
+  tokenName: string;
+  model: string;
+  outcome: Outcome;
+  reason: UsageReason | null;
+  charge: Decimal;
+  group: string;
+  ratio: Decimal;
+  priceVersionId: string;
+  priceVersion: number;
+  quantities: StoredQuantities;
+  inputTokens: number;
+  outputTokens: number;
+  images: number;
+  occurredAt: Date;
+  recordedAt: Date;
+  /** recorded_at with its microseconds, for the cursor. */
+  cursorAt: string;
 }
 
 export interface UsageItem {
@@ -56,17 +80,19 @@ interface UsageItemRow {
   charge: string;
   group_name: string;
   ratio: string;
+  price_version_id: string;
   price_version: number;
-  breakdown: BreakdownLine[];
+  lines: string[] | null;
   input_tokens: string;
   output_tokens: string;
   images: string;
+  stored_images: number;
   occurred_at: Date;
   recorded_at: Date;
   cursor_at: string;
 }
 
-const toUsageItem = (r: UsageItemRow): UsageItem => ({
+const toUsageItem = (r: UsageItemRow): UsageItemRead => ({
   id: r.id,
   requestId: r.request_id,
   tokenId: r.token_id,
@@ -77,8 +103,14 @@ const toUsageItem = (r: UsageItemRow): UsageItem => ({
   charge: money(r.charge),
   group: r.group_name,
   ratio: money(r.ratio),
+  priceVersionId: r.price_version_id,
   priceVersion: r.price_version,
-  breakdown: r.breakdown,
+  quantities: {
+    inputTokens: r.input_tokens,
+    outputTokens: r.output_tokens,
+    images: r.stored_images,
+    lines: r.lines,
+  },
   inputTokens: Number(r.input_tokens),
   outputTokens: Number(r.output_tokens),
   images: Number(r.images),
@@ -156,7 +188,11 @@ export class UsageViewsRepository {
    * Newest first by (recorded_at, id), `limit` rows after the cursor: a keyset read down the
    * index usage_events (account_id, recorded_at DESC, id DESC), never an OFFSET.
    */
-  async list(filter: UsageFilter, after: UsageCursor | null, limit: number): Promise<UsageItem[]> {
+  async list(
+    filter: UsageFilter,
+    after: UsageCursor | null,
+    limit: number,
+  ): Promise<UsageItemRead[]> {
     const p = new Params();
     const where = [`e.account_id = ${p.add(filter.accountId, 'uuid')}`];
     if (filter.from !== null) where.push(`e.recorded_at >= ${p.add(filter.from, 'timestamptz')}`);
@@ -172,7 +208,8 @@ export class UsageViewsRepository {
     const rows = await sqlRows<UsageItemRow>(
       this.ds,
       `SELECT e.id, e.request_id, e.token_id, t.name AS token_name, e.model, e.outcome, e.reason, ${BOOKED_CHARGE} AS charge,
-              e.group_name, e.ratio, e.price_version, e.breakdown, ${EVENT_METRICS},
+              e.group_name, e.ratio, e.price_version_id, e.price_version, e.lines::text[] AS lines,
+              e.images AS stored_images, ${EVENT_METRICS},
               e.occurred_at, e.recorded_at,
               to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at
        FROM usage_events e JOIN api_tokens t ON t.id = e.token_id

@@ -1,6 +1,9 @@
 import { Inject, Injectable, StreamableFile } from '@nestjs/common';
 import { Readable } from 'node:stream';
 import { AccountsService } from '../accounts/accounts.service.js';
+import type { CatalogPrice } from '../catalog/catalog.repository.js';
+import { CatalogService } from '../catalog/catalog.service.js';
+import { breakdownOf } from '../pricing/pricing.js';
 import { invalid } from '../common/errors/domain-error.js';
 import { ZERO } from '../common/money/money.js';
 import {
@@ -43,13 +46,29 @@ export class UsageViewsService {
   constructor(
     @Inject(UsageViewsRepository) private readonly repo: UsageViewsRepository,
     @Inject(AccountsService) private readonly accounts: AccountsService,
+    @Inject(CatalogService) private readonly catalog: CatalogService,
   ) {}
+
+  /** A keyset read with each event's breakdown rebuilt from its (immutable) price version. */
+  private async read(
+    filter: UsageFilter,
+    after: UsageCursor | null,
+    limit: number,
+  ): Promise<UsageItem[]> {
+    const rows = await this.repo.list(filter, after, limit);
+    if (rows.length === 0) return [];
+    const prices = await this.catalog.versionsById(rows.map((r) => r.priceVersionId));
+    return rows.map((r) => ({
+      ...r,
+      breakdown: breakdownOf(prices.get(r.priceVersionId) as CatalogPrice, r.outcome, r.quantities),
+    }));
+  }
 
   async list(accountId: string, q: UsageQueryDto): Promise<Page<UsageItemDto>> {
     await this.accounts.get(accountId);
     const filter = toFilter(accountId, q);
     const limit = q.limit ?? DEFAULT_LIMIT;
-    const rows = await this.repo.list(filter, decodeUsageCursor(q.cursor), limit + 1);
+    const rows = await this.read(filter, decodeUsageCursor(q.cursor), limit + 1);
     const more = rows.length > limit;
     const page = more ? rows.slice(0, limit) : rows;
     const last = page[page.length - 1];
@@ -68,8 +87,8 @@ export class UsageViewsService {
   async exportCsv(accountId: string, q: UsageExportQueryDto): Promise<StreamableFile> {
     await this.accounts.get(accountId);
     const filter = toFilter(accountId, q);
-    const first = await this.repo.list(filter, null, EXPORT_BATCH);
-    const repo = this.repo;
+    const first = await this.read(filter, null, EXPORT_BATCH);
+    const read = this.read.bind(this);
     async function* lines(): AsyncGenerator<string> {
       yield USAGE_CSV_HEADER;
       let batch = first;
@@ -77,7 +96,7 @@ export class UsageViewsService {
         yield batch.map(toUsageCsvLine).join('');
         if (batch.length < EXPORT_BATCH) return;
         const last = batch[batch.length - 1];
-        batch = await repo.list(filter, { recordedAt: last.cursorAt, id: last.id }, EXPORT_BATCH);
+        batch = await read(filter, { recordedAt: last.cursorAt, id: last.id }, EXPORT_BATCH);
       }
     }
     const stream = Readable.from(lines(), { objectMode: false, highWaterMark: EXPORT_BUFFER });

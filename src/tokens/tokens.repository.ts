@@ -94,7 +94,8 @@ export interface AuthorizeFacts {
   balance: Decimal;
   accountHeld: Decimal;
   creditLimit: Decimal;
-  modelPriced: boolean;
+  /** The model's current price version; null when it is not priced (yet). */
+  priceVersionId: string | null;
   /** The hold already placed for the request id asked about, if any (any token's). */
   hold: { tokenId: string; status: 'active' | 'closed'; amount: Decimal; expiresAt: Date } | null;
   /** Whether a usage event with the request id was already recorded. */
@@ -235,7 +236,7 @@ export class TokensRepository {
       balance: string;
       account_held: string;
       credit_limit: string;
-      model_priced: boolean;
+      price_version_id: string | null;
       hold_token_id: string | null;
       hold_active: boolean | null;
       hold_amount: string | null;
@@ -247,16 +248,18 @@ export class TokensRepository {
               t.held - ${expiredHeld('t.account_id', 't.id')} AS held, t.allowed_models, t.group_name,
               g.ratio, a.status AS account_status, a.balance, a.held - ${expiredHeld('a.id')} AS account_held,
               a.credit_limit,
-              EXISTS (SELECT 1 FROM price_versions p WHERE p.model = $2 AND p.effective_from <= now()) AS model_priced,
+              (SELECT p.id FROM price_versions p WHERE p.model = $2 AND p.effective_from <= now()
+               ORDER BY p.effective_from DESC, p.version DESC LIMIT 1) AS price_version_id,
               h.token_id AS hold_token_id, (h.status = 'active' AND h.expires_at > now()) AS hold_active,
               h.amount AS hold_amount, h.expires_at AS hold_expires_at,
-              ($3::varchar IS NOT NULL AND EXISTS (SELECT 1 FROM usage_events u WHERE u.request_id = $3)) AS request_recorded
+              ($3::varchar IS NOT NULL AND EXISTS (SELECT 1 FROM usage_requests u WHERE u.key = usage_request_key($3))) AS request_recorded
        FROM api_tokens t
        JOIN groups g ON g.name = t.group_name
        JOIN accounts a ON a.id = t.account_id
        LEFT JOIN holds h ON h.request_id = $3
        WHERE t.key_hash = $1`,
       [keyHash, model, requestId],
+      'tokens_authorize_facts',
     );
     const r = rows[0];
     if (!r) return null;
@@ -275,7 +278,7 @@ export class TokensRepository {
       balance: money(r.balance),
       accountHeld: money(r.account_held),
       creditLimit: money(r.credit_limit),
-      modelPriced: r.model_priced,
+      priceVersionId: r.price_version_id,
       hold:
         r.hold_token_id !== null && r.hold_amount !== null && r.hold_expires_at !== null
           ? {

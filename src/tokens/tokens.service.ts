@@ -162,12 +162,13 @@ export class TokensService {
       return deny('insufficient_balance');
     if (f.allowedModels !== null && !f.allowedModels.includes(dto.model))
       return deny('model_not_allowed');
-    if (!f.modelPriced) return deny('model_not_priced');
+    if (f.priceVersionId === null) return deny('model_not_priced');
     if (f.spendLimit !== null && f.spent.plus(f.held).gte(f.spendLimit))
       return deny('spend_limit_reached');
     if (requestId === null) return allowed(f.balance, f.accountHeld, null);
 
-    const price = await this.catalog.findCurrent(dto.model);
+    // Read with the facts; a version never changes, so this is a cache hit after the first.
+    const price = (await this.catalog.versionsById([f.priceVersionId])).get(f.priceVersionId);
     if (!price) return deny('model_not_priced');
     const amount = holdAmountFor(
       price,

@@ -125,7 +125,7 @@ export class IngestQueue {
     for (const o of outcomes) {
       if (o.kind === 'rejected') {
         this.metrics.usageEvents.inc({ outcome: 'rejected' });
-      } else if (o.duplicate) {
+      } else if (o.kind === 'archived' || o.duplicate) {
         this.metrics.usageEvents.inc({ outcome: 'duplicate' });
       } else {
         this.metrics.usageEvents.inc({ outcome: o.record.outcome });

@@ -4,9 +4,12 @@ import { money } from '../common/money/money.js';
 import { CursorKey } from '../common/pagination/pagination.js';
 import { sqlRows } from '../database/sql.js';
 import type { Booking } from '../ledger/ledger.types.js';
-import { toUsageRecord, USAGE_COLUMNS, UsageRecord } from './usage.repository.js';
+import { StoredUsage, toStoredUsage, USAGE_COLUMNS, UsageRowOf } from './usage.repository.js';
 
-type Row = Parameters<typeof toUsageRecord>[0];
+type Row = UsageRowOf & { fingerprint: string };
+
+/** The event's row in its month's partition (the register says which), with the fingerprint. */
+const EVENT_OF = `usage_events e JOIN usage_requests r ON r.key = usage_request_key(e.request_id)`;
 
 /**
  * The admin's review queue: usage events priced above their version's reviewAbove. Like the
@@ -21,24 +24,29 @@ export class UsageReviewsRepository {
   async listPending(
     limit: number,
     after: CursorKey | null,
-  ): Promise<(UsageRecord & { cursorAt: string })[]> {
+  ): Promise<(StoredUsage & { cursorAt: string })[]> {
     const rows = await sqlRows<Row & { cursor_at: string }>(
       this.ds,
-      `SELECT ${USAGE_COLUMNS}, recorded_at::text AS cursor_at FROM usage_events
-       WHERE outcome = 'review' AND ($1::timestamptz IS NULL OR (recorded_at, id) < ($1::timestamptz, $2::bigint))
-       ORDER BY recorded_at DESC, id DESC LIMIT $3`,
+      `SELECT ${USAGE_COLUMNS}, encode(r.fingerprint, 'hex') AS fingerprint, e.recorded_at::text AS cursor_at
+       FROM ${EVENT_OF}
+       WHERE e.outcome = 'review' AND ($1::timestamptz IS NULL OR (e.recorded_at, e.id) < ($1::timestamptz, $2::bigint))
+       ORDER BY e.recorded_at DESC, e.id DESC LIMIT $3`,
       [after?.[0] ?? null, after?.[1] ?? null, limit + 1],
     );
-    return rows.map((r) => ({ ...toUsageRecord(r), cursorAt: r.cursor_at }));
+    return rows.map((r) => ({ ...toStoredUsage(r, r.fingerprint), cursorAt: r.cursor_at }));
   }
 
-  async find(requestId: string, em: EntityManager = this.ds.manager): Promise<UsageRecord | null> {
+  /** The event of a request id, through the register (null when unknown or its month was dropped). */
+  async find(requestId: string, em: EntityManager = this.ds.manager): Promise<StoredUsage | null> {
     const rows = await sqlRows<Row>(
       em,
-      `SELECT ${USAGE_COLUMNS} FROM usage_events WHERE request_id = $1`,
+      `SELECT ${USAGE_COLUMNS}, encode(r.fingerprint, 'hex') AS fingerprint
+       FROM usage_requests r
+       JOIN usage_events e ON e.account_id = r.account_id AND e.recorded_at = r.recorded_at AND e.request_id = $1
+       WHERE r.key = usage_request_key($1)`,
       [requestId],
     );
-    return rows[0] ? toUsageRecord(rows[0]) : null;
+    return rows[0] ? toStoredUsage(rows[0], rows[0].fingerprint) : null;
   }
 
   /** Locks the account for a booking and reads its balance and the booking time after the lock. */
@@ -57,16 +65,21 @@ export class UsageReviewsRepository {
    * the row's own lock and the outcome in the WHERE make a racing approve or void lose.
    */
   async approve(
-    requestId: string,
+    found: StoredUsage,
     bookedAt: string,
     em: EntityManager,
-  ): Promise<UsageRecord | null> {
+  ): Promise<StoredUsage | null> {
     const rows = await sqlRows<Row>(
       em,
       `WITH ev AS (
-         UPDATE usage_events SET outcome = 'charged', reason = NULL, reviewed_at = $2::timestamptz
-         WHERE request_id = $1 AND outcome = 'review'
-         RETURNING ${USAGE_COLUMNS}, images
+         UPDATE usage_events e SET outcome = 'charged', reason = NULL, reviewed_at = $2::timestamptz
+         FROM usage_requests r
+         WHERE r.key = usage_request_key($1) AND e.account_id = r.account_id AND e.recorded_at = r.recorded_at
+           AND e.request_id = $1 AND e.outcome = 'review'
+         RETURNING ${USAGE_COLUMNS}
+       ), reg AS (
+         UPDATE usage_requests r SET outcome = 'charged' FROM ev WHERE r.key = usage_request_key(ev.request_id)
+         RETURNING encode(r.fingerprint, 'hex') AS fingerprint
        ), spend AS (
          UPDATE api_tokens t SET spent = t.spent + ev.charge FROM ev WHERE t.id = ev.token_id
        ), daily AS (
@@ -78,20 +91,29 @@ export class UsageReviewsRepository {
          ON CONFLICT (account_id, day, model) DO UPDATE SET
            charged = d.charged + 1, images = d.images + EXCLUDED.images, charge = d.charge + EXCLUDED.charge
        )
-       SELECT ${USAGE_COLUMNS} FROM ev`,
-      [requestId, bookedAt],
+       SELECT ev.*, reg.fingerprint FROM ev, reg`,
+      [found.requestId, bookedAt],
     );
-    return rows[0] ? toUsageRecord(rows[0]) : null;
+    return rows[0] ? toStoredUsage(rows[0], rows[0].fingerprint) : null;
   }
 
   /** Voids an undecided review: never charged. Null when it was decided already. */
-  async void(requestId: string, em: EntityManager): Promise<UsageRecord | null> {
+  async void(found: StoredUsage, em: EntityManager): Promise<StoredUsage | null> {
     const rows = await sqlRows<Row>(
       em,
-      `UPDATE usage_events SET outcome = 'voided', reviewed_at = clock_timestamp()
-       WHERE request_id = $1 AND outcome = 'review' RETURNING ${USAGE_COLUMNS}`,
-      [requestId],
+      `WITH ev AS (
+         UPDATE usage_events e SET outcome = 'voided', reviewed_at = clock_timestamp()
+         FROM usage_requests r
+         WHERE r.key = usage_request_key($1) AND e.account_id = r.account_id AND e.recorded_at = r.recorded_at
+           AND e.request_id = $1 AND e.outcome = 'review'
+         RETURNING ${USAGE_COLUMNS}
+       ), reg AS (
+         UPDATE usage_requests r SET outcome = 'voided' FROM ev WHERE r.key = usage_request_key(ev.request_id)
+         RETURNING encode(r.fingerprint, 'hex') AS fingerprint
+       )
+       SELECT ev.*, reg.fingerprint FROM ev, reg`,
+      [found.requestId],
     );
-    return rows[0] ? toUsageRecord(rows[0]) : null;
+    return rows[0] ? toStoredUsage(rows[0], rows[0].fingerprint) : null;
   }
 }

@@ -7,7 +7,9 @@ import { AuditService } from '../audit/audit.service.js';
 import { LedgerService } from '../ledger/ledger.service.js';
 import { UsageReviewDto } from './dto/usage-review.dto.js';
 import { UsageReviewsRepository } from './usage-reviews.repository.js';
-import type { UsageRecord } from './usage.repository.js';
+import { CatalogService } from '../catalog/catalog.service.js';
+import { withBreakdowns } from './usage.mapper.js';
+import type { StoredUsage, UsageRecord } from './usage.repository.js';
 
 export const toUsageReviewDto = (r: UsageRecord): UsageReviewDto => ({
   requestId: r.requestId,
@@ -25,7 +27,7 @@ export const toUsageReviewDto = (r: UsageRecord): UsageReviewDto => ({
   reviewedAt: r.reviewedAt?.toISOString() ?? null,
 });
 
-const alreadyDecided = (r: UsageRecord): DomainError =>
+const alreadyDecided = (r: StoredUsage): DomainError =>
   new DomainError(
     'conflict',
     `request ${r.requestId} is not awaiting review (outcome ${r.outcome}); a decision is final`,
@@ -39,19 +41,26 @@ export class UsageReviewsService {
     @Inject(UsageReviewsRepository) private readonly repo: UsageReviewsRepository,
     @Inject(LedgerService) private readonly ledger: LedgerService,
     @Inject(AuditService) private readonly audit: AuditService,
+    @Inject(CatalogService) private readonly catalog: CatalogService,
   ) {}
+
+  private async explain(r: StoredUsage): Promise<UsageRecord> {
+    return (await withBreakdowns([r], this.catalog))[0];
+  }
 
   /** 404 unless the event went to review (undecided, or decided already: then 409 later). */
   private async findReview(requestId: string): Promise<UsageRecord> {
     const found = await this.repo.find(requestId);
     if (!found || (found.outcome !== 'review' && found.reviewedAt === null))
       throw notFound(`usage review ${requestId}`);
-    return found;
+    return this.explain(found);
   }
 
   async listPending(limit = DEFAULT_LIMIT, cursor?: string): Promise<Page<UsageReviewDto>> {
     const rows = await this.repo.listPending(limit, decodeCursor(cursor, ['timestamp', 'int']));
-    return toPage(rows, limit, (r) => [r.cursorAt, r.id], toUsageReviewDto);
+    const explained = await withBreakdowns(rows, this.catalog);
+    const page = rows.map((r, i) => ({ ...explained[i], cursorAt: r.cursorAt }));
+    return toPage(page, limit, (r) => [r.cursorAt, r.id], toUsageReviewDto);
   }
 
   /**
@@ -62,8 +71,9 @@ export class UsageReviewsService {
     const found = await this.findReview(requestId);
     const approved = await this.ds.transaction(async (em) => {
       const booking = await this.repo.lockAccount(found.accountId, em);
-      const ev = await this.repo.approve(requestId, booking.bookedAt, em);
-      if (!ev) return null;
+      const stored = await this.repo.approve(found, booking.bookedAt, em);
+      if (!stored) return null;
+      const ev = await this.explain(stored);
       await this.ledger.bookMany(
         [
           {
@@ -96,7 +106,8 @@ export class UsageReviewsService {
   async void(requestId: string, actor: string): Promise<UsageReviewDto> {
     const found = await this.findReview(requestId);
     const voided = await this.ds.transaction(async (em) => {
-      const ev = await this.repo.void(requestId, em);
+      const stored = await this.repo.void(found, em);
+      const ev = stored ? await this.explain(stored) : null;
       if (ev) {
         await this.audit.record(
           {

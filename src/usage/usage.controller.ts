@@ -14,13 +14,14 @@ import { BATCH_BODY_LIMIT, BodyLimit } from '../common/http/body.interceptor.js'
 import { findUnstorable, SkipHygiene } from '../common/http/request-hygiene.interceptor.js';
 import { flattenValidationErrors, validationError } from '../common/http/validation.js';
 import {
+  ArchivedIngestResponseDto,
   BatchResponseDto,
   IngestResponseDto,
   UsageBatchDto,
   UsageEventDto,
 } from './dto/usage-event.dto.js';
 import { IngestQueue } from './ingest-queue.js';
-import { toBatchResult, toIngestResponse } from './usage.mapper.js';
+import { toArchivedResponse, toBatchResult, toIngestResponse } from './usage.mapper.js';
 import { EventOutcome, incoming } from './usage.service.js';
 
 @ApiTags('gateway')
@@ -38,9 +39,13 @@ export class UsageController {
   async ingestOne(
     @Body() dto: UsageEventDto,
     @Res({ passthrough: true }) res: Response,
-  ): Promise<IngestResponseDto> {
+  ): Promise<IngestResponseDto | ArchivedIngestResponseDto> {
     const outcome = await this.queue.submit(incoming(dto));
     if (outcome.kind === 'rejected') throw outcome.error;
+    if (outcome.kind === 'archived') {
+      res.status(200);
+      return toArchivedResponse(outcome);
+    }
     res.status(outcome.duplicate ? 200 : 201);
     return toIngestResponse(outcome.record, outcome.duplicate);
   }

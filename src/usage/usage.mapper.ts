@@ -1,8 +1,32 @@
 import type { Decimal } from 'decimal.js';
 import { formatExact, formatRatio, ZERO } from '../common/money/money.js';
-import { BatchResultDto, IngestResponseDto, UsageRecordDto } from './dto/usage-event.dto.js';
-import type { UsageRecord } from './usage.repository.js';
+import type { CatalogService } from '../catalog/catalog.service.js';
+import { breakdownOf } from '../pricing/pricing.js';
+import {
+  ArchivedIngestResponseDto,
+  BatchResultDto,
+  IngestResponseDto,
+  UsageRecordDto,
+} from './dto/usage-event.dto.js';
+import type { StoredUsage, UsageRecord } from './usage.repository.js';
 import type { EventOutcome } from './usage.service.js';
+
+/** Stored events with their breakdowns, rebuilt from their (immutable) price versions. */
+export async function withBreakdowns(
+  rows: StoredUsage[],
+  catalog: CatalogService,
+): Promise<UsageRecord[]> {
+  if (rows.length === 0) return [];
+  const prices = await catalog.versionsById(rows.map((r) => r.priceVersionId));
+  return rows.map((r) => ({
+    ...r,
+    breakdown: breakdownOf(
+      prices.get(r.priceVersionId) as NonNullable<ReturnType<typeof prices.get>>,
+      r.outcome,
+      r.quantities,
+    ),
+  }));
+}
 
 /** What the customer was charged: review and voided events show 0 until approved. */
 export const bookedCharge = (r: { outcome: string; charge: Decimal }): Decimal =>
@@ -28,7 +52,27 @@ export const toIngestResponse = (r: UsageRecord, duplicate: boolean): IngestResp
   duplicate,
 });
 
+export const toArchivedResponse = (
+  o: Extract<EventOutcome, { kind: 'archived' }>,
+): ArchivedIngestResponseDto => ({
+  requestId: o.archived.requestId,
+  tokenId: o.event.tokenId,
+  model: o.event.model,
+  outcome: o.archived.outcome,
+  charge: formatExact(bookedCharge(o.archived)),
+  recordedAt: o.archived.recordedAt.toISOString(),
+  duplicate: true,
+  archived: true,
+});
+
 export function toBatchResult(o: EventOutcome): BatchResultDto {
+  if (o.kind === 'archived') {
+    return {
+      requestId: o.archived.requestId,
+      outcome: 'duplicate',
+      charge: formatExact(bookedCharge(o.archived)),
+    };
+  }
   if (o.kind === 'rejected') {
     const error: NonNullable<BatchResultDto['error']> = {
       code: o.error.code,

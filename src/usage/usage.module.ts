@@ -7,6 +7,7 @@ import { UsageReviewsController } from './usage-reviews.controller.js';
 import { UsageReviewsRepository } from './usage-reviews.repository.js';
 import { UsageReviewsService } from './usage-reviews.service.js';
 import { UsageController } from './usage.controller.js';
+import { UsagePartitions } from './usage-partitions.js';
 import { UsageRepository } from './usage.repository.js';
 import { UsageService } from './usage.service.js';
 
@@ -19,6 +20,7 @@ import { UsageService } from './usage.service.js';
     IngestQueue,
     UsageReviewsRepository,
     UsageReviewsService,
+    UsagePartitions,
   ],
   exports: [UsageService],
 })

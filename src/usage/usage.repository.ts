@@ -5,7 +5,7 @@ import { money } from '../common/money/money.js';
 import { sqlRows } from '../database/sql.js';
 import type { Booking } from '../ledger/ledger.types.js';
 import type { UsageCounts } from '../pricing/counts.js';
-import type { BreakdownLine, SkipReason } from '../pricing/pricing.js';
+import type { BreakdownLine, SkipReason, StoredQuantities } from '../pricing/pricing.js';
 
 /** charged: booked; skipped: not billable; review: priced above the version's reviewAbove, not booked; voided: a review an admin refused. */
 export type UsageOutcome = 'charged' | 'skipped' | 'review' | 'voided';
@@ -13,6 +13,7 @@ export type UsageReason = SkipReason | 'above_review_limit';
 
 export interface NewUsageRecord {
   requestId: string;
+  /** The body's fingerprint (hex SHA-256; the first 16 bytes are stored). */
   requestHash: string;
   accountId: string;
   tokenId: string;
@@ -28,13 +29,16 @@ export interface NewUsageRecord {
   breakdown: BreakdownLine[];
   /** From pricing/counts.ts: the one rule for what an event counts. */
   counts: UsageCounts;
-  event: unknown;
+  /** Token lines unless they are the default split (pricing storedLines). */
+  lines: string[] | null;
   occurredAt: Date;
 }
 
-export interface UsageRecord {
+/** A usage event as stored: everything but its breakdown, which is rebuilt from its price version. */
+export interface StoredUsage {
   id: string;
   requestId: string;
+  /** The stored fingerprint: hex of the first 16 bytes of the body's SHA-256. */
   requestHash: string;
   accountId: string;
   tokenId: string;
@@ -45,18 +49,38 @@ export interface UsageRecord {
   charge: Decimal;
   group: string;
   ratio: Decimal;
+  priceVersionId: string;
   priceVersion: number;
-  breakdown: BreakdownLine[];
+  quantities: StoredQuantities;
   occurredAt: Date;
   recordedAt: Date;
   /** When an admin approved or voided it; null otherwise. */
   reviewedAt: Date | null;
 }
 
+export interface UsageRecord extends StoredUsage {
+  breakdown: BreakdownLine[];
+}
+
+/**
+ * A request id whose event was in a month that retention dropped: the register keeps that it
+ * was recorded, with which body, when, how it ended and what it charged; nothing else.
+ */
+export interface ArchivedUsage {
+  requestId: string;
+  requestHash: string;
+  accountId: string;
+  outcome: UsageOutcome;
+  charge: Decimal;
+  recordedAt: Date;
+}
+
+/** The stored fingerprint of a body's hex SHA-256. */
+export const storedHash = (hash: string): string => hash.slice(0, 32);
+
 interface UsageRow {
   id: string;
   request_id: string;
-  request_hash: string;
   account_id: string;
   token_id: string;
   model: string;
@@ -65,21 +89,26 @@ interface UsageRow {
   charge: string;
   group_name: string;
   ratio: string;
+  price_version_id: string;
   price_version: number;
-  breakdown: BreakdownLine[];
+  input_tokens: string;
+  output_tokens: string;
+  images: number;
+  lines: string[] | null;
   occurred_at: Date;
   recorded_at: Date;
   reviewed_at: Date | null;
 }
 
-export const USAGE_COLUMNS = `id, request_id, request_hash, account_id, token_id, model, outcome, reason, charge, group_name, ratio,
-  price_version, breakdown, occurred_at, recorded_at, reviewed_at`;
-const COLUMNS = USAGE_COLUMNS;
+/** The columns behind StoredUsage, for `usage_events e` (the fingerprint comes from the register). */
+export const USAGE_COLUMNS = `e.id, e.request_id, e.account_id, e.token_id, e.model, e.outcome, e.reason, e.charge,
+  e.group_name, e.ratio, e.price_version_id, e.price_version, e.input_tokens, e.output_tokens, e.images,
+  e.lines::text[] AS lines, e.occurred_at, e.recorded_at, e.reviewed_at`;
 
-export const toUsageRecord = (r: UsageRow): UsageRecord => ({
+export const toStoredUsage = (r: UsageRow, requestHash: string): StoredUsage => ({
   id: r.id,
   requestId: r.request_id,
-  requestHash: r.request_hash,
+  requestHash,
   accountId: r.account_id,
   tokenId: r.token_id,
   model: r.model,
@@ -88,12 +117,26 @@ export const toUsageRecord = (r: UsageRow): UsageRecord => ({
   charge: money(r.charge),
   group: r.group_name,
   ratio: money(r.ratio),
+  priceVersionId: r.price_version_id,
   priceVersion: r.price_version,
-  breakdown: r.breakdown,
+  quantities: {
+    inputTokens: r.input_tokens,
+    outputTokens: r.output_tokens,
+    images: r.images,
+    lines: r.lines,
+  },
   occurredAt: r.occurred_at,
   recordedAt: r.recorded_at,
   reviewedAt: r.reviewed_at,
 });
+
+export type UsageRowOf = UsageRow;
+
+/**
+ * Where the register says a request's event lives: the partition (recorded_at) and the
+ * account, so the lookup is one probe of usage_events (account_id, recorded_at, id).
+ */
+export const REGISTER_JOIN = `JOIN usage_events e ON e.account_id = r.account_id AND e.recorded_at = r.recorded_at`;
 
 @Injectable()
 export class UsageRepository {
@@ -146,32 +189,45 @@ export class UsageRepository {
   }
 
   /**
-   * Inserts every record whose request id is new, and in the same statement adds what the
-   * new ones spent to their tokens and to today's per-model roll-ups. A request id another
-   * transaction is inserting right now makes this wait for it, then skips it: the unique
-   * key, not a check in code, decides which delivery is the one that counts.
+   * Registers every record whose request id is new and inserts its event, and in the same
+   * statement settles its hold and adds what the new ones spent to their tokens and to
+   * today's per-model roll-ups. A request id another transaction is registering right now
+   * makes this wait for it, then skips it: the register's key, not a check in code, decides
+   * which delivery is the one that counts (for ever: the register outlives its events' month).
    */
   async insertNew(
     records: NewUsageRecord[],
     recordedAt: string,
     em: EntityManager,
-  ): Promise<UsageRecord[]> {
-    const rows = await sqlRows<UsageRow>(
+  ): Promise<StoredUsage[]> {
+    const rows = await sqlRows<UsageRow & { fingerprint: string }>(
       em,
-      `WITH ins AS (
-         INSERT INTO usage_events (request_id, request_hash, account_id, token_id, model, outcome, reason, charge,
-           group_name, ratio, price_version_id, price_version, breakdown, event, occurred_at, input_tokens,
-           output_tokens, images, recorded_at)
-         SELECT v.*, $16::timestamptz FROM unnest($1::varchar[], $2::char(64)[], $3::uuid[], $4::uuid[], $5::varchar[],
-           $6::varchar[], $7::varchar[], $8::numeric[], $9::varchar[], $10::numeric[], $11::bigint[], $12::int[],
-           $13::jsonb[], $14::jsonb[], $15::timestamptz[], $17::bigint[], $18::bigint[], $19::int[]) AS v
-         ON CONFLICT (request_id) DO NOTHING
-         RETURNING ${COLUMNS}, input_tokens, output_tokens, images
+      `WITH v AS (
+         SELECT * FROM unnest($1::varchar[], $2::text[], $3::uuid[], $4::uuid[], $5::varchar[], $6::varchar[],
+           $7::varchar[], $8::numeric[], $9::varchar[], $10::numeric[], $11::bigint[], $12::int[],
+           $13::timestamptz[], $15::bigint[], $16::bigint[], $17::int[], $18::text[])
+           AS v(request_id, fingerprint, account_id, token_id, model, outcome, reason, charge, group_name, ratio,
+                price_version_id, price_version, occurred_at, input_tokens, output_tokens, images, lines)
+       ), registered AS (
+         INSERT INTO usage_requests (key, fingerprint, account_id, recorded_at, outcome, charge)
+         SELECT usage_request_key(v.request_id), decode(v.fingerprint, 'hex'), v.account_id, $14::timestamptz,
+                v.outcome, v.charge
+         FROM v
+         ON CONFLICT (key) DO NOTHING
+         RETURNING key
+       ), ins AS (
+         INSERT INTO usage_events AS e (request_id, account_id, token_id, model, outcome, reason, charge, group_name, ratio,
+           price_version_id, price_version, occurred_at, input_tokens, output_tokens, images, lines, recorded_at)
+         SELECT v.request_id, v.account_id, v.token_id, v.model, v.outcome, v.reason, v.charge, v.group_name, v.ratio,
+                v.price_version_id, v.price_version, v.occurred_at, v.input_tokens, v.output_tokens, v.images,
+                v.lines::bigint[], $14::timestamptz
+         FROM v JOIN registered r ON r.key = usage_request_key(v.request_id)
+         RETURNING ${USAGE_COLUMNS}
        ), settled AS (
          -- The event settles its own hold (same request id, token and account) in the
          -- transaction that books it; the account is locked, so nobody else moves the hold.
-         UPDATE holds h SET status = CASE WHEN h.expires_at <= $16::timestamptz THEN 'expired' ELSE 'settled' END,
-                closed_at = $16::timestamptz
+         UPDATE holds h SET status = CASE WHEN h.expires_at <= $14::timestamptz THEN 'expired' ELSE 'settled' END,
+                closed_at = $14::timestamptz
          FROM ins WHERE h.request_id = ins.request_id AND h.token_id = ins.token_id AND h.account_id = ins.account_id
            AND h.status = 'active'
          RETURNING h.account_id, h.token_id, h.amount
@@ -181,14 +237,14 @@ export class UsageRepository {
        ), spend AS (
          -- The tokens' accounts are locked by this transaction, so nobody else updates them.
          UPDATE api_tokens t SET spent = t.spent + s.amount, held = t.held - COALESCE(x.amount, 0),
-                last_used_at = $16::timestamptz
+                last_used_at = $14::timestamptz
          FROM (SELECT token_id, COALESCE(SUM(charge) FILTER (WHERE outcome = 'charged'), 0) AS amount FROM ins GROUP BY token_id) s
          LEFT JOIN (SELECT token_id, SUM(amount) AS amount FROM settled GROUP BY token_id) x ON x.token_id = s.token_id
          WHERE t.id = s.token_id
        ), daily AS (
          INSERT INTO usage_daily AS d (account_id, day, model, requests, charged, skipped, review, input_tokens,
            output_tokens, images, charge)
-         SELECT account_id, ($16::timestamptz AT TIME ZONE 'UTC')::date, model, COUNT(*),
+         SELECT account_id, ($14::timestamptz AT TIME ZONE 'UTC')::date, model, COUNT(*),
                 COUNT(*) FILTER (WHERE outcome = 'charged'), COUNT(*) FILTER (WHERE outcome = 'skipped'),
                 COUNT(*) FILTER (WHERE outcome = 'review'),
                 SUM(input_tokens), SUM(output_tokens), COALESCE(SUM(images) FILTER (WHERE outcome = 'charged'), 0),
@@ -204,10 +260,10 @@ export class UsageRepository {
            images = d.images + EXCLUDED.images,
            charge = d.charge + EXCLUDED.charge
        )
-       SELECT ${COLUMNS} FROM ins`,
+       SELECT ins.*, v.fingerprint FROM ins JOIN v ON v.request_id = ins.request_id`,
       [
         records.map((r) => r.requestId),
-        records.map((r) => r.requestHash),
+        records.map((r) => storedHash(r.requestHash)),
         records.map((r) => r.accountId),
         records.map((r) => r.tokenId),
         records.map((r) => r.model),
@@ -218,29 +274,62 @@ export class UsageRepository {
         records.map((r) => r.ratio.toFixed()),
         records.map((r) => r.priceVersionId),
         records.map((r) => r.priceVersion),
-        records.map((r) => JSON.stringify(r.breakdown)),
-        records.map((r) => JSON.stringify(r.event)),
         records.map((r) => r.occurredAt.toISOString()),
         recordedAt,
         records.map((r) => r.counts.inputTokens),
         records.map((r) => r.counts.outputTokens),
         records.map((r) => r.counts.images),
+        records.map((r) => (r.lines ? `{${r.lines.join(',')}}` : null)),
       ],
       'usage_insert_new',
     );
-    return rows.map(toUsageRecord);
+    return rows.map((r) => toStoredUsage(r, r.fingerprint));
   }
 
+  /**
+   * The stored events of these request ids, found through the register: a request whose
+   * month retention dropped comes back as archived (what the register kept of it).
+   */
   async findByRequestIds(
     requestIds: string[],
     em: EntityManager = this.ds.manager,
-  ): Promise<UsageRecord[]> {
-    const rows = await sqlRows<UsageRow>(
+  ): Promise<{ stored: StoredUsage[]; archived: ArchivedUsage[] }> {
+    const rows = await sqlRows<
+      Partial<UsageRow> & {
+        asked: string;
+        fingerprint: string;
+        reg_account_id: string;
+        reg_outcome: UsageOutcome;
+        reg_charge: string;
+        reg_recorded_at: Date;
+      }
+    >(
       em,
-      `SELECT ${COLUMNS} FROM usage_events WHERE request_id = ANY($1::varchar[])`,
+      `SELECT q.asked, encode(r.fingerprint, 'hex') AS fingerprint, r.account_id AS reg_account_id,
+              r.outcome AS reg_outcome, r.charge AS reg_charge, r.recorded_at AS reg_recorded_at, x.*
+       FROM unnest($1::varchar[]) AS q(asked)
+       JOIN usage_requests r ON r.key = usage_request_key(q.asked)
+       LEFT JOIN LATERAL (
+         SELECT ${USAGE_COLUMNS} FROM usage_events e
+         WHERE e.account_id = r.account_id AND e.recorded_at = r.recorded_at AND e.request_id = q.asked
+       ) x ON true`,
       [requestIds],
     );
-    return rows.map(toUsageRecord);
+    const stored: StoredUsage[] = [];
+    const archived: ArchivedUsage[] = [];
+    for (const r of rows) {
+      if (r.id) stored.push(toStoredUsage(r as UsageRow, r.fingerprint));
+      else
+        archived.push({
+          requestId: r.asked,
+          requestHash: r.fingerprint,
+          accountId: r.reg_account_id,
+          outcome: r.reg_outcome,
+          charge: money(r.reg_charge),
+          recordedAt: r.reg_recorded_at,
+        });
+    }
+    return { stored, archived };
   }
 }
 

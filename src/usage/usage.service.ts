@@ -10,12 +10,22 @@ import { fingerprint } from '../common/http/canonical-json.js';
 import { MONEY_SCALE } from '../common/money/money.js';
 import { LedgerService } from '../ledger/ledger.service.js';
 import { usageCounts } from '../pricing/counts.js';
-import { priceEvent, PricingError } from '../pricing/pricing.js';
+import { priceEvent, PricingError, storedLines } from '../pricing/pricing.js';
 import { UsageEventDto } from './dto/usage-event.dto.js';
-import { NewUsageRecord, UsageContext, UsageRecord, UsageRepository } from './usage.repository.js';
+import { withBreakdowns } from './usage.mapper.js';
+import {
+  ArchivedUsage,
+  NewUsageRecord,
+  storedHash,
+  UsageContext,
+  UsageRecord,
+  UsageRepository,
+} from './usage.repository.js';
 
 export type EventOutcome =
   | { kind: 'recorded'; record: UsageRecord; duplicate: boolean }
+  /** A replay of a request whose month retention dropped: still a duplicate, charged nothing. */
+  | { kind: 'archived'; archived: ArchivedUsage; event: UsageEventDto }
   | { kind: 'rejected'; requestId: string | null; error: DomainError };
 
 export interface IncomingEvent {
@@ -167,10 +177,19 @@ export class UsageService {
     if (records.length === 0) return;
 
     const inserted = await this.repo.insertNew(records, booking.bookedAt, em);
-    const byId = new Map(inserted.map((r) => [r.requestId, r]));
+    const pricedById = new Map(records.map((r) => [r.requestId, r]));
+    // A new event's breakdown is the one just priced; a stored one is rebuilt from its version.
+    const byId = new Map<string, UsageRecord>(
+      inserted.map((r) => [
+        r.requestId,
+        { ...r, breakdown: (pricedById.get(r.requestId) as NewUsageRecord).breakdown },
+      ]),
+    );
     const missing = records.filter((r) => !byId.has(r.requestId)).map((r) => r.requestId);
-    const stored = missing.length > 0 ? await this.repo.findByRequestIds(missing, em) : [];
+    const found = missing.length > 0 ? await this.repo.findByRequestIds(missing, em) : null;
+    const stored = found ? await withBreakdowns(found.stored, this.catalog) : [];
     const storedById = new Map(stored.map((r) => [r.requestId, r]));
+    const archivedById = new Map((found?.archived ?? []).map((r) => [r.requestId, r]));
 
     // Every charged record gets exactly one ledger entry, even a zero one, so reconciliation is one-to-one.
     await this.ledger.bookMany(
@@ -191,10 +210,19 @@ export class UsageService {
       const r = slot.record as NewUsageRecord;
       const mine = byId.get(r.requestId);
       const prior = storedById.get(r.requestId);
+      const archived = archivedById.get(r.requestId);
       if (mine) slot.outcome = { kind: 'recorded', record: mine, duplicate: false };
-      else if (!prior) throw new Error(`request ${r.requestId} neither inserted nor stored`);
-      else if (prior.requestHash !== r.requestHash) slot.outcome = conflictFor(r.requestId);
-      else slot.outcome = { kind: 'recorded', record: prior, duplicate: true };
+      else if (prior) {
+        slot.outcome =
+          prior.requestHash !== storedHash(r.requestHash)
+            ? conflictFor(r.requestId)
+            : { kind: 'recorded', record: prior, duplicate: true };
+      } else if (archived) {
+        slot.outcome =
+          archived.requestHash !== storedHash(r.requestHash)
+            ? conflictFor(r.requestId)
+            : { kind: 'archived', archived, event: slot.item.event };
+      } else throw new Error(`request ${r.requestId} neither inserted nor stored`);
     }
   }
 
@@ -207,6 +235,7 @@ export class UsageService {
   ): NewUsageRecord | DomainError {
     try {
       const priced = priceEvent(event, price, ctx.ratio);
+      const counts = usageCounts(event, priced.outcome === 'charged');
       // Stored at the ledger's scale; half-up where a price had more digits than that.
       const charge = priced.charge.toDecimalPlaces(MONEY_SCALE, Decimal.ROUND_HALF_UP);
       // An outsized charge (an absurd token count, a runaway batch) waits for an admin.
@@ -226,8 +255,9 @@ export class UsageService {
         priceVersionId: price.id,
         priceVersion: price.version,
         breakdown: priced.outcome === 'charged' ? priced.breakdown : [],
-        counts: usageCounts(event, priced.outcome === 'charged'),
-        event,
+        counts,
+        lines:
+          priced.outcome === 'charged' ? storedLines(price.mode, priced.quantities, counts) : null,
         occurredAt: event.occurredAt ? new Date(event.occurredAt) : new Date(),
       };
     } catch (err) {

@@ -183,6 +183,24 @@ export class IngestResponseDto extends UsageRecordDto {
   duplicate!: boolean;
 }
 
+/**
+ * A replay of a request whose month retention dropped: the register still knows it was
+ * recorded (and with this body), when, how it ended and what it charged; the rest of the
+ * event went with its month.
+ */
+export class ArchivedIngestResponseDto {
+  @ApiProperty() requestId!: string;
+  @ApiProperty() tokenId!: string;
+  @ApiProperty() model!: string;
+  @ApiProperty({ enum: ['charged', 'skipped', 'review', 'voided'] }) outcome!: string;
+  @ApiProperty({ description: 'What was booked: "0" for skipped, review and voided' })
+  charge!: string;
+  @ApiProperty() recordedAt!: string;
+  @ApiProperty({ enum: [true] }) duplicate!: true;
+  @ApiProperty({ enum: [true], description: "the event's month was dropped by retention" })
+  archived!: true;
+}
+
 export class BatchResultDto {
   @ApiProperty({ type: String, nullable: true }) requestId!: string | null;
   @ApiProperty({ enum: ['charged', 'skipped', 'review', 'duplicate', 'rejected'] })
