@@ -41,6 +41,7 @@ import {
   singleSpread,
 } from './scenarios/single-events.js';
 import { statementScenario } from './scenarios/statement.js';
+import { storagePerEvent } from './scenarios/storage.js';
 
 const cleanups = new Cleanups(log);
 
@@ -119,6 +120,8 @@ async function main(): Promise<number> {
     await singleSerial(run, traffic); // (5)
     const holds = await spendControl(run, traffic, fixture, dbs); // (6)–(8)
     rss.end = rssMiB(svc.pid);
+    // Before the statement bench, whose events are written straight in SQL.
+    const storage = await storagePerEvent(dbs);
 
     const balances = await verifyBalances({
       admin,
@@ -142,11 +145,13 @@ async function main(): Promise<number> {
       totalSeconds: (performance.now() - t0) / 1000,
       setupSeconds: fixture.setupSeconds,
       cfg: CFG,
+      targets: TARGETS,
       dbs,
       scenarios: run.scenarios,
       pgbenchRuns: run.pgbenchRuns,
       holds,
       statement,
+      storage,
       rss,
       rssFinal,
     };
@@ -178,6 +183,7 @@ async function main(): Promise<number> {
           rssMiB: { ...rss, final: rssFinal },
           verify: balances.verify,
           holds: holds && { holdAmount: holds.holdAmount, check: holds.check },
+          storage,
           statement,
           failures,
         },

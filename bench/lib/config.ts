@@ -43,6 +43,8 @@ export const TARGETS = {
   openP99Ms: 20,
   authorizeRatio: 0.5,
   authorizeOpenP99Ms: 10,
+  /** Bytes on disk per usage event: its row, roll-up and request register, its ledger share. */
+  storageBytesPerEvent: 600,
 };
 
 export const log = (m: string): void => {

@@ -15,6 +15,8 @@ export type BuiltinScript = 'spread' | 'hot' | 'batch';
 
 export interface PgbenchResult {
   script: string;
+  /** Transactions per second pgbench schedules (-R, an open loop), or null for a closed loop. */
+  rate: number | null;
   clients: number;
   threads: number;
   seconds: number;
@@ -24,7 +26,8 @@ export interface PgbenchResult {
   transactions: number;
   failed: number;
   latencyAvgMs: number;
-  /** From pgbench's per-transaction log (-l): per transaction, so per 100 events for batch. */
+  /** From pgbench's per-transaction log (-l): per transaction, so per 100 events for batch.
+   * With a rate, from each transaction's scheduled start (the log's time includes the lag). */
   p50Ms: number;
   p99Ms: number;
   cpu: CpuUsage;
@@ -101,6 +104,8 @@ export interface PgbenchOptions {
   clients: number;
   threads: number;
   seconds: number;
+  /** Transactions per second over all clients (-R): an open loop, like the service's. */
+  rate?: number;
   bin: string;
   /** Accounts in the table (ids 1..accounts); the batch stride needs accounts ≥ 100 and coprime with 7919. */
   accounts: number;
@@ -126,6 +131,7 @@ export async function runPgbench(o: PgbenchOptions): Promise<PgbenchResult> {
       String(o.threads),
       '-T',
       String(o.seconds),
+      ...(o.rate ? ['-R', String(o.rate)] : []),
       '-M',
       'prepared',
       '-f',
@@ -179,6 +185,7 @@ export async function runPgbench(o: PgbenchOptions): Promise<PgbenchResult> {
     const s = summarize(lat);
     return {
       script: o.script,
+      rate: o.rate ?? null,
       clients: o.clients,
       threads: o.threads,
       seconds: o.seconds,

@@ -115,10 +115,16 @@ export class ScenarioRunner {
     return { r, cpu, txns, maxSendLagMs: r.maxSendLagMs };
   }
 
-  async pgb(script: string, o: { sql?: string; clients?: number } = {}): Promise<PgbenchResult> {
+  /** pgbench on its database; with `rate`, an open loop at that many transactions a second. */
+  async pgb(
+    script: string,
+    o: { sql?: string; clients?: number; rate?: number } = {},
+  ): Promise<PgbenchResult> {
     const { cfg, log } = this.o;
     const clients = o.clients ?? cfg.pgbenchClients;
-    log(`pgbench ${script}: -c ${clients} -j ${cfg.pgbenchThreads} -T ${cfg.seconds} -M prepared`);
+    log(
+      `pgbench ${script}: -c ${clients} -j ${cfg.pgbenchThreads} -T ${cfg.seconds}${o.rate ? ` -R ${o.rate}` : ''} -M prepared`,
+    );
     const r = await runPgbench({
       url: this.o.dbs.pgbenchUrl,
       script,
@@ -126,6 +132,7 @@ export class ScenarioRunner {
       clients,
       threads: cfg.pgbenchThreads,
       seconds: cfg.seconds,
+      rate: o.rate,
       bin: cfg.pgbench,
       accounts: cfg.accounts,
       postmasterPid: this.o.dbs.postmasterPid,

@@ -1,7 +1,8 @@
 import { cpus, totalmem } from 'node:os';
 import type { StatementBenchResult } from '../scenarios/statement.js';
 import type { HoldsOutcome } from '../scenarios/authorize.js';
-import type { BenchConfig } from './config.js';
+import type { StorageResult } from '../scenarios/storage.js';
+import type { BenchConfig, TARGETS } from './config.js';
 import type { BenchDatabases } from './db.js';
 import type { PgbenchResult } from './pgbench.js';
 import { fmtCpu, fmtInt, fmtMs, fmtPct, type ScenarioReport } from './report.js';
@@ -14,11 +15,13 @@ export interface BenchSummary {
   totalSeconds: number;
   setupSeconds: number;
   cfg: BenchConfig;
+  targets: typeof TARGETS;
   dbs: Pick<BenchDatabases, 'serverVersion' | 'source'>;
   scenarios: ScenarioReport[];
   pgbenchRuns: PgbenchResult[];
   holds: HoldsOutcome | null;
   statement: StatementBenchResult | null;
+  storage: StorageResult | null;
   rss: Record<string, number | null>;
   rssFinal: number | null;
 }
@@ -53,7 +56,7 @@ export function summaryLines(s: BenchSummary): string[] {
   const pgRows: string[][] = [
     ['pgbench script', 'clients', 'tps', 'events/s', 'lat avg ms', 'p50 ms', 'p99 ms', 'failed'],
     ...pgbenchRuns.map((p) => [
-      p.script + (p.eventsPerTxn > 1 ? ` (${p.eventsPerTxn} events/txn)` : ''),
+      pgbenchLabel(p) + (p.eventsPerTxn > 1 ? ` (${p.eventsPerTxn} events/txn)` : ''),
       String(p.clients),
       fmtInt(p.tps),
       fmtInt(p.eventsPerSec),
@@ -66,12 +69,15 @@ export function summaryLines(s: BenchSummary): string[] {
   // Another job on the machine (tests, builds) takes CPU from the service and PostgreSQL alike.
   const disturbed = [
     ...scenarios.map((x) => ({ name: x.name, cpu: x.cpu })),
-    ...pgbenchRuns.map((p) => ({ name: `pgbench ${p.script}`, cpu: p.cpu })),
+    ...pgbenchRuns.map((p) => ({ name: `pgbench ${pgbenchLabel(p)}`, cpu: p.cpu })),
   ].filter((x) => (x.cpu?.otherPct ?? 0) > 20);
   return [
     '',
     `Billing service bench — ${s.startedAt.toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}, PostgreSQL ${dbs.serverVersion} (${dbs.source})`,
     `Service: ${cfg.accounts} accounts, ${cfg.concurrency} keep-alive connections for single events, batches of ${cfg.batchSize} × ${cfg.batchConcurrency} concurrent, ${cfg.seconds} s per scenario. pgbench: -c ${cfg.pgbenchClients} -j ${cfg.pgbenchThreads} -T ${cfg.seconds} -M prepared.`,
+    '',
+    'Targets, each beside pgbench doing the same SQL work:',
+    table(targetRows(s)),
     '',
     table(rows),
     '',
@@ -91,7 +97,7 @@ export function summaryLines(s: BenchSummary): string[] {
     '',
     'CPU during each scenario (% of one core):',
     ...scenarios.map((x) => `  ${x.name}: ${fmtCpu(x.cpu)}`),
-    ...pgbenchRuns.map((p) => `  pgbench ${p.script}: ${fmtCpu(p.cpu)}`),
+    ...pgbenchRuns.map((p) => `  pgbench ${pgbenchLabel(p)}: ${fmtCpu(p.cpu)}`),
     '',
     'Service write transactions (server-wide transaction ids used during each scenario):',
     ...scenarios.map(
@@ -102,6 +108,90 @@ export function summaryLines(s: BenchSummary): string[] {
     `Service RSS: ${fmtMs(rss.start)} MiB at start, ${fmtMs(rss.afterSetup)} MiB after setup, ${fmtMs(rss.end)} MiB after the scenarios, ${fmtMs(s.rssFinal)} MiB at the end`,
     `Setup: ${s.setupSeconds.toFixed(1)} s. Total bench: ${s.totalSeconds.toFixed(0)} s.`,
   ];
+}
+
+/** A pgbench run's name: its script, and its rate for an open loop. */
+const pgbenchLabel = (p: PgbenchResult): string =>
+  p.rate ? `${p.script} at ${fmtInt(p.rate)}/s` : p.script;
+
+/**
+ * One row per target: the service's figure, pgbench's doing the same SQL work the same way
+ * (closed loop, or open loop at the same rate for a latency target), the target, met or not.
+ */
+function targetRows(s: BenchSummary): string[][] {
+  const rows: string[][] = [['target', 'service', 'pgbench', 'ratio', 'target', 'met?']];
+  const byId = new Map(s.scenarios.map((x) => [x.id, x]));
+  const metCell = (met: boolean | null): string => (met === null ? '—' : met ? 'yes' : 'NO');
+  const throughput = (id: string, unit: string): void => {
+    const x = byId.get(id);
+    if (!x) return;
+    rows.push([
+      x.name,
+      `${fmtInt(x.eventsPerSec)} ${unit}`,
+      x.pgbench ? `${fmtInt(x.pgbench.eventsPerSec)} ${unit}` : '—',
+      x.ratio === null ? '—' : x.ratio.toFixed(2),
+      x.target,
+      metCell(x.met),
+    ]);
+  };
+  const p99 = (id: string): void => {
+    const x = byId.get(id);
+    if (!x) return;
+    rows.push([
+      x.name,
+      `p99 ${fmtMs(x.latencyMs.p99)} ms`,
+      x.pgbench ? `p99 ${fmtMs(x.pgbench.p99Ms)} ms` : '—',
+      '—',
+      x.target,
+      metCell(x.met),
+    ]);
+  };
+  throughput('single_spread', 'events/s');
+  p99('open_loop');
+  throughput('batch', 'events/s');
+  throughput('single_hot', 'events/s');
+  const st = s.storage;
+  const bytes = (x: number | null | undefined): string =>
+    x === null || x === undefined ? '—' : `${fmtInt(x)} B`;
+  rows.push([
+    'storage per usage event',
+    st ? bytes(st.bytesPerEvent) : 'not measured',
+    st ? bytes(st.pgbench.bytesPerEvent) : '—',
+    '—',
+    `≤ ${fmtInt(s.targets.storageBytesPerEvent)} B per event`,
+    metCell(st ? st.met : null),
+  ]);
+  if (st?.perEvent) {
+    const p = st.perEvent;
+    const pgbEvents = st.pgbench.events;
+    const pgbPart = (b: number): string => (pgbEvents > 0 ? bytes(b / pgbEvents) : '—');
+    const parts = st.usageEventsPartitions;
+    rows.push(
+      [
+        `  usage_events${parts ? ` (${parts} partitions)` : ''}`,
+        bytes(p.usageEvents),
+        `${pgbPart(st.pgbench.eventsBytes)} (events)`,
+        '',
+        '',
+        '',
+      ],
+      ...(p.usageRequests === null
+        ? []
+        : [['  usage_requests', bytes(p.usageRequests), '—', '', '', '']]),
+      ['  usage_daily', bytes(p.usageDaily), '—', '', '', ''],
+      [
+        `  ledger_entries (usage: ${fmtInt(st.ledgerRows.usage)} of ${fmtInt(st.ledgerRows.all)} rows)`,
+        bytes(p.ledgerEntries),
+        `${pgbPart(st.pgbench.ledgerBytes)} (ledger)`,
+        '',
+        '',
+        '',
+      ],
+    );
+  }
+  throughput('authorize_hold', 'authorizes/s');
+  p99('authorize_open_loop');
+  return rows;
 }
 
 /** What makes the bench exit 1: errors over the limit, holds or balances off, pgbench failures. */
@@ -125,7 +215,7 @@ export function benchFailures(s: BenchSummary, balances: BalancesCheck): string[
       `balances do not match the confirmed events: ${JSON.stringify(balances.verify.samples)}`,
     );
   for (const p of s.pgbenchRuns)
-    if (p.failed > 0) failures.push(`pgbench ${p.script}: ${p.failed} failed transactions`);
+    if (p.failed > 0) failures.push(`pgbench ${pgbenchLabel(p)}: ${p.failed} failed transactions`);
   return failures;
 }
 
