@@ -10,10 +10,18 @@ import {
   Post,
   Query,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiCreatedResponse,
+  ApiOkResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import { checkBody } from '../common/http/fast-check.js';
 import { CurrentAccountId, CurrentActor, Roles } from '../auth/principal.js';
 import { ListQueryDto, Page } from '../common/pagination/pagination.js';
 import {
+  AUTHORIZE_SHAPE,
   AuthorizeDto,
   AuthorizeResultDto,
   CreateTokenDto,
@@ -105,7 +113,10 @@ export class GatewayController {
   @Post('authorize')
   @HttpCode(200)
   @ApiOkResponse({ type: AuthorizeResultDto })
-  async authorize(@Body() dto: AuthorizeDto): Promise<AuthorizeResultDto> {
+  @ApiBody({ type: AuthorizeDto })
+  async authorize(@Body() body: unknown): Promise<AuthorizeResultDto> {
+    // Called before every gateway request: a plain valid body skips class-validator.
+    const dto = await checkBody(body, AUTHORIZE_SHAPE, AuthorizeDto);
     const answer = await this.tokens.authorize(dto);
     this.metrics.authorize.inc({ allowed: String(answer.allowed), reason: answer.reason ?? '' });
     return answer;

@@ -13,12 +13,31 @@ export const REDACT = [
   'res.headers["set-cookie"]',
 ];
 
+/** How long a written line may wait in the buffer before it reaches stdout. */
+const FLUSH_MS = 200;
+
+/**
+ * Structured logs on stdout, buffered: lines go out in batches (every 4 KiB, every 200 ms and
+ * at exit) instead of one write system call per request line.
+ */
 export function createPino(level: string): Pino {
-  return pino({
-    level,
-    redact: { paths: REDACT, censor: '[redacted]' },
-    base: { service: 'image-billing' },
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  setInterval(() => dest.flush(), FLUSH_MS).unref();
+  process.on('exit', () => {
+    try {
+      dest.flushSync();
+    } catch {
+      // stdout already gone: nothing left to write to
+    }
   });
+  return pino(
+    {
+      level,
+      redact: { paths: REDACT, censor: '[redacted]' },
+      base: { service: 'image-billing' },
+    },
+    dest,
+  );
 }
 
 /** Request logs: method, path, status, time; no bodies (they carry keys and tokens). */

@@ -18,6 +18,7 @@ import { AuthorizeHoldDto } from '../../holds/dto/hold.dto.js';
 import { IsDecimalString, IsNotPast } from '../../common/http/validation.js';
 import { GROUP_NAME } from '../../groups/dto/group.dto.js';
 import { MODEL_NAME } from '../../catalog/dto/price.dto.js';
+import type { Shape } from '../../common/http/fast-check.js';
 
 const SPEND_LIMIT = { min: '0', max: '1000000000', maxScale: 10 };
 
@@ -211,3 +212,15 @@ export class AuthorizeResultDto {
   })
   hold?: AuthorizeHoldDto | null;
 }
+
+const SIZE_OR_QUALITY = /^[A-Za-z0-9_-]{1,32}$/;
+
+/** AuthorizeDto's rules for the hot path's fast check (common/http/fast-check.ts). */
+export const AUTHORIZE_SHAPE: Shape = {
+  key: { rule: { kind: 'string', maxLength: 512, pattern: /^[\s\S]/ } },
+  model: { rule: { kind: 'string', maxLength: 128, pattern: /^[\s\S]/ } },
+  requestId: { rule: { kind: 'string', pattern: /^[\x21-\x7e]{1,200}$/ }, optional: true },
+  n: { rule: { kind: 'int', min: 1, max: 100 }, optional: true },
+  size: { rule: { kind: 'string', pattern: SIZE_OR_QUALITY }, optional: true },
+  quality: { rule: { kind: 'string', pattern: SIZE_OR_QUALITY }, optional: true },
+};

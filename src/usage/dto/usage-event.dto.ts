@@ -19,6 +19,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { MODEL_NAME } from '../../catalog/dto/price.dto.js';
+import type { Rule, Shape } from '../../common/http/fast-check.js';
 
 /** Largest token count accepted per field: far above any real request, far below 2^53. */
 export const MAX_TOKENS = 1_000_000_000_000;
@@ -217,3 +218,46 @@ export class BatchResultDto {
 export class BatchResponseDto {
   @ApiProperty({ type: [BatchResultDto] }) results!: BatchResultDto[];
 }
+
+const tokens: Rule = { kind: 'int', min: 0, max: MAX_TOKENS };
+const optional = (rule: Rule) => ({ rule, optional: true });
+
+/** UsageEventDto's rules for the hot path's fast check (common/http/fast-check.ts). */
+export const USAGE_EVENT_SHAPE: Shape = {
+  requestId: { rule: { kind: 'string', pattern: /^[\x21-\x7e]{1,200}$/ } },
+  tokenId: {
+    rule: {
+      kind: 'string',
+      pattern: /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i,
+    },
+  },
+  model: { rule: { kind: 'string', pattern: MODEL_NAME } },
+  statusCode: { rule: { kind: 'int', min: 100, max: 599 } },
+  errorCode: optional({ kind: 'string', maxLength: 100 }),
+  moderated: optional({ kind: 'bool' }),
+  timedOut: optional({ kind: 'bool' }),
+  usage: optional({
+    kind: 'object',
+    shape: {
+      inputTokens: { rule: tokens },
+      outputTokens: { rule: tokens },
+      inputTokensDetails: optional({
+        kind: 'object',
+        shape: {
+          textTokens: optional(tokens),
+          imageTokens: optional(tokens),
+          cachedTokens: optional(tokens),
+        },
+      }),
+      outputTokensDetails: optional({
+        kind: 'object',
+        shape: { textTokens: optional(tokens), imageTokens: optional(tokens) },
+      }),
+    },
+  }),
+  images: optional({ kind: 'int', min: 0, max: 10000 }),
+  partialImages: optional({ kind: 'int', min: 0, max: 10000 }),
+  size: optional({ kind: 'string', maxLength: 32 }),
+  quality: optional({ kind: 'string', maxLength: 32 }),
+  occurredAt: optional({ kind: 'utc-time' }),
+};
