@@ -9,10 +9,8 @@ import {
 import type { Response } from 'express';
 import { CurrentAccountId, CurrentActor, Roles } from '../auth/principal.js';
 import { IdempotencyKey } from '../common/http/idempotency-key.js';
-import { formatAmount } from '../common/money/money.js';
 import { ListQueryDto, Page } from '../common/pagination/pagination.js';
-import { AccountsService, toAccountDto, toMeDto } from './accounts.service.js';
-import { Adjustment } from './adjustments.repository.js';
+import { AccountsService } from './accounts.service.js';
 import { AdjustmentsService } from './adjustments.service.js';
 import {
   AccountDto,
@@ -24,17 +22,6 @@ import {
   MeDto,
   UpdateAccountDto,
 } from './dto/account.dto.js';
-
-const toAdjustmentDto = (a: Adjustment): AdjustmentDto => ({
-  id: a.id,
-  accountId: a.accountId,
-  amount: formatAmount(a.amount),
-  reason: a.reason,
-  idempotencyKey: a.idempotencyKey,
-  ledgerEntryId: a.ledgerEntryId ?? '',
-  balanceAfter: a.balanceAfter ? formatAmount(a.balanceAfter) : '',
-  createdAt: a.createdAt.toISOString(),
-});
 
 @ApiTags('admin: accounts')
 @ApiBearerAuth()
@@ -60,18 +47,18 @@ export class AdminAccountsController {
 
   @Get(':id')
   @ApiOkResponse({ type: AccountDto })
-  async get(@Param('id') id: string): Promise<AccountDto> {
-    return toAccountDto(await this.accounts.get(id));
+  get(@Param('id') id: string): Promise<AccountDto> {
+    return this.accounts.getDto(id);
   }
 
   @Patch(':id')
   @ApiOkResponse({ type: AccountDto })
-  async update(
+  update(
     @Param('id') id: string,
     @Body() dto: UpdateAccountDto,
     @CurrentActor() actor: string,
   ): Promise<AccountDto> {
-    return toAccountDto(await this.accounts.update(id, dto, actor));
+    return this.accounts.update(id, dto, actor);
   }
 
   @Post(':id/console-key')
@@ -108,7 +95,7 @@ export class AdminAccountsController {
       actor,
     );
     res.status(replayed ? 200 : 201);
-    return toAdjustmentDto(adjustment);
+    return adjustment;
   }
 }
 
@@ -121,7 +108,7 @@ export class MeController {
 
   @Get()
   @ApiOkResponse({ type: MeDto })
-  async me(@CurrentAccountId() accountId: string): Promise<MeDto> {
-    return toMeDto(await this.accounts.get(accountId));
+  me(@CurrentAccountId() accountId: string): Promise<MeDto> {
+    return this.accounts.getMe(accountId);
   }
 }

@@ -3,8 +3,8 @@ import type { EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
 import { generateSecret, hashSecret, keyPrefix } from '../auth/secrets.js';
 import { DomainError, notFound } from '../common/errors/domain-error.js';
-import { formatAmount } from '../common/money/money.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
+import { toAccountDto, toMeDto } from './accounts.mapper.js';
 import { Account, AccountsRepository } from './accounts.repository.js';
 import {
   AccountDto,
@@ -13,33 +13,6 @@ import {
   MeDto,
   UpdateAccountDto,
 } from './dto/account.dto.js';
-
-export const toAccountDto = (a: Account): AccountDto => ({
-  id: a.id,
-  name: a.name,
-  email: a.email,
-  status: a.status,
-  balance: formatAmount(a.balance),
-  held: formatAmount(a.held),
-  available: formatAmount(a.balance.minus(a.held)),
-  creditLimit: formatAmount(a.creditLimit),
-  currency: 'USD',
-  consoleKeyPrefix: a.consoleKeyPrefix,
-  createdAt: a.createdAt.toISOString(),
-  updatedAt: a.updatedAt.toISOString(),
-});
-
-export const toMeDto = (a: Account): MeDto => ({
-  id: a.id,
-  name: a.name,
-  email: a.email,
-  status: a.status,
-  balance: formatAmount(a.balance),
-  held: formatAmount(a.held),
-  available: formatAmount(a.balance.minus(a.held)),
-  creditLimit: formatAmount(a.creditLimit),
-  currency: 'USD',
-});
 
 @Injectable()
 export class AccountsService {
@@ -82,6 +55,16 @@ export class AccountsService {
     return a;
   }
 
+  /** The account as admins read it. */
+  async getDto(id: string): Promise<AccountDto> {
+    return toAccountDto(await this.get(id));
+  }
+
+  /** The account as its customer reads it; with `em`, read in the caller's transaction. */
+  async getMe(id: string, em?: EntityManager): Promise<MeDto> {
+    return toMeDto(await this.get(id, em));
+  }
+
   /**
    * A suspended account reads everything and changes nothing: its customer's token changes,
    * top-ups and redemptions answer 403 account_suspended.
@@ -99,17 +82,13 @@ export class AccountsService {
   }
 
   /** Name, status or credit limit, with the change's audit entry in the same transaction. */
-  update(id: string, dto: UpdateAccountDto, actor: string): Promise<Account> {
+  update(id: string, dto: UpdateAccountDto, actor: string): Promise<AccountDto> {
     return this.audit.change(actor, 'account.update', async (em) => {
       const before = await this.get(id, em);
       const a = await this.repo.update(id, dto, em);
       if (!a) throw notFound('account');
-      return {
-        result: a,
-        target: `account:${id}`,
-        before: toAccountDto(before),
-        after: toAccountDto(a),
-      };
+      const after = toAccountDto(a);
+      return { result: after, target: `account:${id}`, before: toAccountDto(before), after };
     });
   }
 

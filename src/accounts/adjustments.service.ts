@@ -7,8 +7,9 @@ import { money } from '../common/money/money.js';
 import { AuditService } from '../audit/audit.service.js';
 import { LedgerService } from '../ledger/ledger.service.js';
 import { AccountsRepository } from './accounts.repository.js';
+import { toAdjustmentDto } from './accounts.mapper.js';
 import { Adjustment, AdjustmentsRepository } from './adjustments.repository.js';
-import { CreateAdjustmentDto } from './dto/account.dto.js';
+import { AdjustmentDto, CreateAdjustmentDto } from './dto/account.dto.js';
 
 @Injectable()
 export class AdjustmentsService {
@@ -32,7 +33,7 @@ export class AdjustmentsService {
     outer?: EntityManager,
     /** The admin who books it, for the audit log (none for the console's trial credit). */
     actor?: string,
-  ): Promise<{ adjustment: Adjustment; replayed: boolean }> {
+  ): Promise<{ adjustment: AdjustmentDto; replayed: boolean }> {
     if (idempotencyKey === undefined || !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
       throw invalid('Idempotency-Key', 'header is required: 1 to 255 printable characters');
     }
@@ -45,7 +46,9 @@ export class AdjustmentsService {
       .update(JSON.stringify([amount.toFixed(), dto.reason]))
       .digest('hex');
 
-    const book = async (em: EntityManager) => {
+    const book = async (
+      em: EntityManager,
+    ): Promise<{ adjustment: Adjustment; replayed: boolean }> => {
       const claimed = await this.repo.claim(
         { accountId, idempotencyKey, requestHash, amount, reason: dto.reason },
         em,
@@ -87,6 +90,7 @@ export class AdjustmentsService {
       }
       return { adjustment, replayed: false };
     };
-    return outer ? book(outer) : this.ds.transaction(book);
+    const { adjustment, replayed } = await (outer ? book(outer) : this.ds.transaction(book));
+    return { adjustment: toAdjustmentDto(adjustment), replayed };
   }
 }

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
 import { AuditEntryDto } from './audit.dto.js';
+import { toAuditEntryDto } from './audit.mapper.js';
 import { AuditEntry, AuditRepository } from './audit.repository.js';
 
 /**
@@ -53,19 +54,6 @@ export class AuditService {
       limit,
       after ? after[0] : null,
     );
-    return toPage(
-      rows,
-      limit,
-      (r) => [r.id],
-      (r) => ({
-        id: r.id,
-        actor: r.actor,
-        action: r.action,
-        target: r.target,
-        before: r.before ?? null,
-        after: r.after ?? null,
-        at: r.at.toISOString(),
-      }),
-    );
+    return toPage(rows, limit, (r) => [r.id], toAuditEntryDto);
   }
 }

@@ -3,18 +3,19 @@ import { ConfigService } from '@nestjs/config';
 import type { Request } from 'express';
 import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { AccountsService, toMeDto } from '../accounts/accounts.service.js';
+import { AccountsService } from '../accounts/accounts.service.js';
 import { AdjustmentsService } from '../accounts/adjustments.service.js';
-import type { MeDto } from '../accounts/dto/account.dto.js';
 import { hashSecret } from '../auth/secrets.js';
 import { conflict, DomainError, invalid } from '../common/errors/domain-error.js';
 import { money } from '../common/money/money.js';
 import type { ConsoleConfig } from './console.config.js';
 import { ThrottledError } from './console.errors.js';
-import { SetPasswordDto, SignInDto, SignUpDto } from './dto/console.dto.js';
+import { toSessionDto } from './console.mapper.js';
+import { SessionDto, SetPasswordDto, SignInDto, SignUpDto } from './dto/console.dto.js';
 import { InvitesRepository } from './invites.repository.js';
 import { LoginsRepository } from './logins.repository.js';
 import { hashPassword, verifyPassword } from './passwords.js';
+import type { LiveSession } from './sessions.repository.js';
 import { ConsoleSessionsService, StartedSession } from './sessions.service.js';
 import { ThrottleRepository } from './throttle.repository.js';
 
@@ -30,11 +31,20 @@ const emailKey = (email: string): string =>
   `email:${createHash('sha256').update(email).digest('hex')}`;
 const addressKey = (req: Request): string => `address:${req.ip ?? 'unknown'}`;
 
+/** A sign-in's answer: the Set-Cookie value for the controller to send, and the body. */
 export interface SignedIn {
-  session: StartedSession;
-  email: string;
-  account: MeDto;
+  cookie: string;
+  body: SessionDto;
 }
+
+const signedIn = (
+  session: StartedSession,
+  email: string,
+  account: SessionDto['account'],
+): SignedIn => ({
+  cookie: session.cookie,
+  body: toSessionDto({ email, expiresAt: session.expiresAt }, account),
+});
 
 /** Sign-up, sign-in and setting a password from an invite link. */
 @Injectable()
@@ -80,7 +90,7 @@ export class ConsoleAuthService {
       }
       const session = await this.sessions.start(login, req, em);
       // Read through the transaction: the account is not committed yet.
-      return { session, email, account: toMeDto(await this.accounts.get(account.id, em)) };
+      return signedIn(session, email, await this.accounts.getMe(account.id, em));
     });
   }
 
@@ -101,7 +111,7 @@ export class ConsoleAuthService {
     await this.throttle.purge();
     await this.sessions.purgeExpired();
     const session = await this.sessions.start(login, req);
-    return { session, email, account: toMeDto(await this.accounts.get(login.accountId)) };
+    return signedIn(session, email, await this.accounts.getMe(login.accountId));
   }
 
   /**
@@ -118,9 +128,13 @@ export class ConsoleAuthService {
       if (!login) throw conflict('this email already signs in to another account');
       await this.sessions.endAllForLogin(login.id, em);
       const session = await this.sessions.start(login, req, em);
-      const account = toMeDto(await this.accounts.get(invite.accountId, em));
-      return { session, email: login.email, account };
+      return signedIn(session, login.email, await this.accounts.getMe(invite.accountId, em));
     });
+  }
+
+  /** The signed-in login and its account, for a request a session cookie authenticated. */
+  async current(s: LiveSession): Promise<SessionDto> {
+    return toSessionDto(s, await this.accounts.getMe(s.accountId));
   }
 
   private async limit(keys: string[], max: number, what: string): Promise<void> {

@@ -21,8 +21,8 @@ export class ConsoleMeController {
     type: SelectableGroupListDto,
     description: 'The groups this customer may put its tokens in (selectable ones), by name',
   })
-  async groups(): Promise<SelectableGroupListDto> {
-    return { data: await this.reads.selectableGroups(), nextCursor: null };
+  groups(): Promise<SelectableGroupListDto> {
+    return this.reads.selectableGroups();
   }
 
   @Get('promotions')
@@ -30,8 +30,8 @@ export class ConsoleMeController {
     type: ActivePromotionListDto,
     description: 'Top-up promotions running now, lowest rate first',
   })
-  async promotions(): Promise<ActivePromotionListDto> {
-    return { data: await this.reads.activePromotions(), nextCursor: null };
+  promotions(): Promise<ActivePromotionListDto> {
+    return this.reads.activePromotions();
   }
 
   @Get('top-up-price')

@@ -1,12 +1,18 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { formatAmount, formatRatio, money } from '../common/money/money.js';
+import { money } from '../common/money/money.js';
 import type { Page } from '../common/pagination/pagination.js';
 import type { GroupDto } from '../groups/dto/group.dto.js';
 import { GroupsService } from '../groups/groups.service.js';
 import type { PromotionDto } from '../payments/dto/promotion.dto.js';
 import { topUpPrice } from '../payments/payments.math.js';
+import { toPromotionDto } from '../payments/promotions.mapper.js';
 import { PromotionsService } from '../payments/promotions.service.js';
-import { ActivePromotionDto, SelectableGroupDto, TopUpPriceDto } from './dto/console.dto.js';
+import { toActivePromotionDto, toSelectableGroupDto, toTopUpPriceDto } from './console.mapper.js';
+import {
+  ActivePromotionListDto,
+  SelectableGroupListDto,
+  TopUpPriceDto,
+} from './dto/console.dto.js';
 
 /** Walks every page of an admin list (groups and promotions are a handful of rows). */
 async function all<T>(page: (cursor?: string) => Promise<Page<T>>): Promise<T[]> {
@@ -32,24 +38,20 @@ export class ConsoleReadsService {
     @Inject(PromotionsService) private readonly promotions: PromotionsService,
   ) {}
 
-  async selectableGroups(): Promise<SelectableGroupDto[]> {
+  async selectableGroups(): Promise<SelectableGroupListDto> {
     const groups = await all<GroupDto>((c) => this.groups.list(500, c));
-    return groups
+    const data = groups
       .filter((g) => g.selectable)
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-      .map((g) => ({
-        name: g.name,
-        ratio: g.ratio,
-        description: g.description,
-        isDefault: g.isDefault,
-      }));
+      .map(toSelectableGroupDto);
+    return { data, nextCursor: null };
   }
 
   /** Active, started and not ended, lowest rate first. */
-  async activePromotions(now = new Date()): Promise<ActivePromotionDto[]> {
+  async activePromotions(now = new Date()): Promise<ActivePromotionListDto> {
     const promotions = await all<PromotionDto>((c) => this.promotions.list(500, c));
     const t = now.getTime();
-    return promotions
+    const data = promotions
       .filter(
         (p) =>
           p.active &&
@@ -57,13 +59,8 @@ export class ConsoleReadsService {
           (p.endsAt === null || Date.parse(p.endsAt) > t),
       )
       .sort((a, b) => money(a.rate).comparedTo(money(b.rate)))
-      .map((p) => ({
-        id: p.id,
-        name: p.name,
-        rate: p.rate,
-        minCredit: p.minCredit,
-        endsAt: p.endsAt,
-      }));
+      .map(toActivePromotionDto);
+    return { data, nextCursor: null };
   }
 
   /** The price POST /v1/me/top-ups would ask now, by the same rule and rounding. */
@@ -71,17 +68,6 @@ export class ConsoleReadsService {
     const credit = money(creditText);
     const promotion = await this.promotions.bestForTopUp(credit);
     const price = topUpPrice(credit, promotion?.rate ?? null);
-    return {
-      credit: formatAmount(credit),
-      price: formatAmount(price),
-      currency: 'USD',
-      promotion: promotion && {
-        id: promotion.id,
-        name: promotion.name,
-        rate: formatRatio(promotion.rate),
-        minCredit: formatAmount(promotion.minCredit),
-        endsAt: promotion.endsAt?.toISOString() ?? null,
-      },
-    };
+    return toTopUpPriceDto(credit, price, promotion && toPromotionDto(promotion));
   }
 }

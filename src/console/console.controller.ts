@@ -25,10 +25,9 @@ import {
   ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { toMeDto, AccountsService } from '../accounts/accounts.service.js';
 import { CurrentActor, Public, Roles } from '../auth/principal.js';
 import { DomainError, notFound } from '../common/errors/domain-error.js';
-import { ConsoleAuthService, SignedIn } from './console-auth.service.js';
+import { ConsoleAuthService } from './console-auth.service.js';
 import { ThrottledErrorFilter } from './console.errors.js';
 import {
   CreateInviteDto,
@@ -66,12 +65,6 @@ const CSRF_DOC = {
   description: 'Any value (the console sends "console"); without it: 403',
 };
 
-const toSessionDto = (s: SignedIn): SessionDto => ({
-  email: s.email,
-  expiresAt: s.session.expiresAt.toISOString(),
-  account: s.account,
-});
-
 @ApiTags('console')
 @UseFilters(ThrottledErrorFilter)
 @UseGuards(RequestedWithGuard)
@@ -81,7 +74,6 @@ export class ConsoleController {
     @Inject(ConsoleAuthService) private readonly auth: ConsoleAuthService,
     @Inject(ConsoleSessionsService) private readonly sessions: ConsoleSessionsService,
     @Inject(InvitesService) private readonly invites: InvitesService,
-    @Inject(AccountsService) private readonly accounts: AccountsService,
   ) {}
 
   @Post('sign-up')
@@ -102,8 +94,8 @@ export class ConsoleController {
     @Res({ passthrough: true }) res: Response,
   ): Promise<SessionDto> {
     const signedIn = await this.auth.signUp(dto, req);
-    res.setHeader('Set-Cookie', signedIn.session.cookie);
-    return toSessionDto(signedIn);
+    res.setHeader('Set-Cookie', signedIn.cookie);
+    return signedIn.body;
   }
 
   @Post('sign-in')
@@ -124,8 +116,8 @@ export class ConsoleController {
     @Res({ passthrough: true }) res: Response,
   ): Promise<SessionDto> {
     const signedIn = await this.auth.signIn(dto, req);
-    res.setHeader('Set-Cookie', signedIn.session.cookie);
-    return toSessionDto(signedIn);
+    res.setHeader('Set-Cookie', signedIn.cookie);
+    return signedIn.body;
   }
 
   @Post('sign-out')
@@ -153,14 +145,10 @@ export class ConsoleController {
     type: SessionDto,
     description: 'The signed-in login and its account; 401 when the session ended or expired',
   })
-  async session(@Req() req: ConsoleRequest): Promise<SessionDto> {
+  session(@Req() req: ConsoleRequest): Promise<SessionDto> {
     const s = req.consoleSession;
     if (!s) throw notFound('console session (this request used a console key)');
-    return {
-      email: s.email,
-      expiresAt: s.expiresAt.toISOString(),
-      account: toMeDto(await this.accounts.get(s.accountId)),
-    };
+    return this.auth.current(s);
   }
 
   @Post('invites/lookup')
@@ -192,8 +180,8 @@ export class ConsoleController {
     @Res({ passthrough: true }) res: Response,
   ): Promise<SessionDto> {
     const signedIn = await this.auth.setPassword(dto, req);
-    res.setHeader('Set-Cookie', signedIn.session.cookie);
-    return toSessionDto(signedIn);
+    res.setHeader('Set-Cookie', signedIn.cookie);
+    return signedIn.body;
   }
 }
 

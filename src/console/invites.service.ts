@@ -8,6 +8,7 @@ import { hashSecret } from '../auth/secrets.js';
 import { conflict, invalid } from '../common/errors/domain-error.js';
 import { normalizeEmail } from './console-auth.service.js';
 import type { ConsoleConfig } from './console.config.js';
+import { toInviteDto, toInviteInfoDto } from './console.mapper.js';
 import { InviteDto, InviteInfoDto } from './dto/console.dto.js';
 import { InvitesRepository } from './invites.repository.js';
 import { LoginsRepository } from './logins.repository.js';
@@ -65,13 +66,8 @@ export class InvitesService {
       );
       return created;
     });
-    return {
-      accountId: account.id,
-      email,
-      // In the fragment: browsers never send it to a server, so it stays out of access logs.
-      inviteUrl: `${this.config.publicBaseUrl}/console/set-password#token=${token}`,
-      expiresAt: invite.expiresAt.toISOString(),
-    };
+    // In the fragment: browsers never send it to a server, so it stays out of access logs.
+    return toInviteDto(invite, `${this.config.publicBaseUrl}/console/set-password#token=${token}`);
   }
 
   /** What the set-password page shows before the password is chosen. */
@@ -79,10 +75,6 @@ export class InvitesService {
     const invite = await this.invites.findUsable(hashSecret(token));
     if (!invite) throw invalid('token', 'this link is invalid, used or expired; ask for a new one');
     const account = await this.accounts.get(invite.accountId);
-    return {
-      email: invite.email,
-      accountName: account.name,
-      expiresAt: invite.expiresAt.toISOString(),
-    };
+    return toInviteInfoDto(invite, account);
   }
 }

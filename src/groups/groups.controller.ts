@@ -14,7 +14,7 @@ import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { CurrentActor, Roles } from '../auth/principal.js';
 import { ListQueryDto, Page } from '../common/pagination/pagination.js';
 import { CreateGroupDto, GroupDto, GroupPageDto, UpdateGroupDto } from './dto/group.dto.js';
-import { GroupsService, toGroupDto } from './groups.service.js';
+import { GroupsService } from './groups.service.js';
 import { ApiOkResponse, ApiCreatedResponse } from '@nestjs/swagger';
 
 @ApiTags('admin: groups')
@@ -32,24 +32,24 @@ export class GroupsController {
 
   @Post()
   @ApiCreatedResponse({ type: GroupDto })
-  async create(@Body() dto: CreateGroupDto, @CurrentActor() actor: string): Promise<GroupDto> {
-    return toGroupDto(await this.groups.create(dto, actor));
+  create(@Body() dto: CreateGroupDto, @CurrentActor() actor: string): Promise<GroupDto> {
+    return this.groups.create(dto, actor);
   }
 
   @Get(':name')
   @ApiOkResponse({ type: GroupDto })
-  async get(@Param('name') name: string): Promise<GroupDto> {
-    return toGroupDto(await this.groups.get(name));
+  get(@Param('name') name: string): Promise<GroupDto> {
+    return this.groups.getDto(name);
   }
 
   @Patch(':name')
   @ApiOkResponse({ type: GroupDto })
-  async update(
+  update(
     @Param('name') name: string,
     @Body() dto: UpdateGroupDto,
     @CurrentActor() actor: string,
   ): Promise<GroupDto> {
-    return toGroupDto(await this.groups.update(name, dto, actor));
+    return this.groups.update(name, dto, actor);
   }
 
   @Delete(':name')

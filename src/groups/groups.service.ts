@@ -1,22 +1,12 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { conflict, invalid, notFound } from '../common/errors/domain-error.js';
-import { formatRatio } from '../common/money/money.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
 import { AuditService } from '../audit/audit.service.js';
 import { seedOnce } from '../database/seed.js';
 import { CreateGroupDto, GroupDto, UpdateGroupDto } from './dto/group.dto.js';
+import { toGroupDto } from './groups.mapper.js';
 import { Group, GroupsRepository } from './groups.repository.js';
-
-export const toGroupDto = (g: Group): GroupDto => ({
-  name: g.name,
-  ratio: formatRatio(g.ratio),
-  description: g.description,
-  selectable: g.selectable,
-  isDefault: g.isDefault,
-  createdAt: g.createdAt.toISOString(),
-  updatedAt: g.updatedAt.toISOString(),
-});
 
 @Injectable()
 export class GroupsService implements OnModuleInit {
@@ -67,13 +57,18 @@ export class GroupsService implements OnModuleInit {
     return g;
   }
 
+  /** The group as admins read it. */
+  async getDto(name: string): Promise<GroupDto> {
+    return toGroupDto(await this.get(name));
+  }
+
   async getDefault(): Promise<Group> {
     const g = await this.repo.findDefault();
     if (!g) throw notFound('default group');
     return g;
   }
 
-  async create(dto: CreateGroupDto, actor: string): Promise<Group> {
+  async create(dto: CreateGroupDto, actor: string): Promise<GroupDto> {
     return this.ds.transaction(async (em) => {
       if (dto.isDefault) await this.repo.clearDefault(em);
       const g = await this.repo.insert(
@@ -97,11 +92,11 @@ export class GroupsService implements OnModuleInit {
         },
         em,
       );
-      return g;
+      return toGroupDto(g);
     });
   }
 
-  async update(name: string, dto: UpdateGroupDto, actor: string): Promise<Group> {
+  async update(name: string, dto: UpdateGroupDto, actor: string): Promise<GroupDto> {
     if (dto.isDefault === false) {
       throw invalid('isDefault', 'cannot be unset; make another group the default instead');
     }
@@ -121,7 +116,7 @@ export class GroupsService implements OnModuleInit {
         },
         em,
       );
-      return g;
+      return toGroupDto(g);
     });
   }
 

@@ -25,7 +25,7 @@ import {
   PromotionPageDto,
   UpdatePromotionDto,
 } from './dto/promotion.dto.js';
-import { PromotionsService, toPromotionDto } from './promotions.service.js';
+import { PromotionsService } from './promotions.service.js';
 
 @ApiTags('admin: promotions')
 @ApiBearerAuth()
@@ -50,17 +50,14 @@ export class PromotionsController {
       'A promotion applies to a top-up when it is active, started (startsAt null or past), not ended ' +
       '(endsAt null or future) and the credit is at least minCredit. When several apply, the lowest rate wins.',
   })
-  async create(
-    @Body() dto: CreatePromotionDto,
-    @CurrentActor() actor: string,
-  ): Promise<PromotionDto> {
-    return toPromotionDto(await this.promotions.create(dto, actor));
+  create(@Body() dto: CreatePromotionDto, @CurrentActor() actor: string): Promise<PromotionDto> {
+    return this.promotions.create(dto, actor);
   }
 
   @Get(':id')
   @ApiOkResponse({ type: PromotionDto })
-  async get(@Param('id') id: string): Promise<PromotionDto> {
-    return toPromotionDto(await this.promotions.get(id));
+  get(@Param('id') id: string): Promise<PromotionDto> {
+    return this.promotions.get(id);
   }
 
   @Patch(':id')
@@ -68,12 +65,12 @@ export class PromotionsController {
     type: PromotionDto,
     description: 'Applies to top-ups created after it; existing top-ups keep their price',
   })
-  async update(
+  update(
     @Param('id') id: string,
     @Body() dto: UpdatePromotionDto,
     @CurrentActor() actor: string,
   ): Promise<PromotionDto> {
-    return toPromotionDto(await this.promotions.update(id, dto, actor));
+    return this.promotions.update(id, dto, actor);
   }
 
   @Delete(':id')

@@ -2,35 +2,12 @@ import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import type { Decimal } from 'decimal.js';
 import { DataSource, EntityManager } from 'typeorm';
 import { invalid, notFound } from '../common/errors/domain-error.js';
-import { formatAmount, formatRatio } from '../common/money/money.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
 import { AuditService } from '../audit/audit.service.js';
 import { seedOnce } from '../database/seed.js';
-import {
-  CreatePromotionDto,
-  PromotionDto,
-  PromotionRefDto,
-  UpdatePromotionDto,
-} from './dto/promotion.dto.js';
+import { CreatePromotionDto, PromotionDto, UpdatePromotionDto } from './dto/promotion.dto.js';
+import { toPromotionDto } from './promotions.mapper.js';
 import { Promotion, PromotionsRepository } from './promotions.repository.js';
-
-export const toPromotionDto = (p: Promotion): PromotionDto => ({
-  id: p.id,
-  name: p.name,
-  rate: formatRatio(p.rate),
-  startsAt: p.startsAt?.toISOString() ?? null,
-  endsAt: p.endsAt?.toISOString() ?? null,
-  minCredit: formatAmount(p.minCredit),
-  active: p.active,
-  createdAt: p.createdAt.toISOString(),
-  updatedAt: p.updatedAt.toISOString(),
-});
-
-export const toPromotionRef = (p: Promotion): PromotionRefDto => ({
-  id: p.id,
-  name: p.name,
-  rate: formatRatio(p.rate),
-});
 
 @Injectable()
 export class PromotionsService implements OnModuleInit {
@@ -61,13 +38,13 @@ export class PromotionsService implements OnModuleInit {
     return toPage(rows, limit, (p) => [p.cursorAt, p.id], toPromotionDto);
   }
 
-  async get(id: string): Promise<Promotion> {
+  async get(id: string): Promise<PromotionDto> {
     const p = await this.repo.findById(id);
     if (!p) throw notFound('promotion');
-    return p;
+    return toPromotionDto(p);
   }
 
-  create(dto: CreatePromotionDto, actor: string): Promise<Promotion> {
+  create(dto: CreatePromotionDto, actor: string): Promise<PromotionDto> {
     return this.audit.change(actor, 'promotion.create', async (em) => {
       const p = await this.repo.insert(
         {
@@ -80,12 +57,13 @@ export class PromotionsService implements OnModuleInit {
         },
         em,
       );
-      return { result: p, target: `promotion:${p.id}`, after: toPromotionDto(p) };
+      const after = toPromotionDto(p);
+      return { result: after, target: `promotion:${p.id}`, after };
     });
   }
 
   /** Checks the window the patch leaves (stored values where not patched) on the locked row. */
-  update(id: string, dto: UpdatePromotionDto, actor: string): Promise<Promotion> {
+  update(id: string, dto: UpdatePromotionDto, actor: string): Promise<PromotionDto> {
     return this.audit.change(actor, 'promotion.update', async (em) => {
       const current = await this.repo.lockById(id, em);
       if (!current) throw notFound('promotion');
@@ -102,12 +80,8 @@ export class PromotionsService implements OnModuleInit {
       }
       const updated = await this.repo.update(id, dto, em);
       if (!updated) throw notFound('promotion');
-      return {
-        result: updated,
-        target: `promotion:${id}`,
-        before: toPromotionDto(current),
-        after: toPromotionDto(updated),
-      };
+      const after = toPromotionDto(updated);
+      return { result: after, target: `promotion:${id}`, before: toPromotionDto(current), after };
     });
   }
 

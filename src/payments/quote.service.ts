@@ -7,7 +7,8 @@ import { validationError } from '../common/http/validation.js';
 import { formatExact, formatRatio } from '../common/money/money.js';
 import { GroupsService } from '../groups/groups.service.js';
 import { QuoteDto, QuoteQueryDto } from './dto/quote.dto.js';
-import { PromotionsService, toPromotionRef } from './promotions.service.js';
+import { toPromotionRef } from './promotions.mapper.js';
+import { PromotionsService } from './promotions.service.js';
 
 type Group = Awaited<ReturnType<GroupsService['get']>>;
 

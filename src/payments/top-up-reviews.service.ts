@@ -6,8 +6,8 @@ import { formatAmount } from '../common/money/money.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
 import { ResolveTopUpDto, TopUpDto, TopUpStatus } from './dto/top-up.dto.js';
 import { isCredited, TopUpBooksService } from './top-up-books.service.js';
-import { TopUp, TopUpsRepository } from './top-ups.repository.js';
-import { toAdminTopUpDto } from './top-ups.service.js';
+import { toAdminTopUpDto } from './top-ups.mapper.js';
+import { TopUpsRepository } from './top-ups.repository.js';
 
 /** The admins' queue of top-ups across accounts, and their final decision on one in review. */
 @Injectable()
@@ -38,7 +38,7 @@ export class TopUpReviewsService {
    * closes it without credit. Either is final: the locked row and the conditional update make
    * a second or concurrent decision a 409. Recorded in the audit log in the same transaction.
    */
-  async resolve(id: string, dto: ResolveTopUpDto, actor: string): Promise<TopUp> {
+  async resolve(id: string, dto: ResolveTopUpDto, actor: string): Promise<TopUpDto> {
     const seen = await this.topUps.findById(id);
     if (!seen) throw notFound('top-up');
     return this.ds.transaction(async (em) => {
@@ -90,7 +90,7 @@ export class TopUpReviewsService {
         },
         em,
       );
-      return final;
+      return toAdminTopUpDto(final);
     });
   }
 }

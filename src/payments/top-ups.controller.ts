@@ -21,12 +21,7 @@ import {
 } from './dto/top-up.dto.js';
 import { MALFORMED_KEY, OptionalIdempotencyKey } from './optional-idempotency-key.js';
 import { TopUpReviewsService } from './top-up-reviews.service.js';
-import {
-  MAX_PENDING_TOP_UPS,
-  TopUpsService,
-  toAdminTopUpDto,
-  toTopUpDto,
-} from './top-ups.service.js';
+import { MAX_PENDING_TOP_UPS, TopUpsService } from './top-ups.service.js';
 
 @ApiTags('customer')
 @ApiBearerAuth()
@@ -75,7 +70,7 @@ export class MyTopUpsController {
     }
     const { topUp, replayed } = await this.topUps.create(accountId, idempotencyKey ?? null, dto);
     res.status(replayed ? 200 : 201);
-    return toTopUpDto(topUp);
+    return topUp;
   }
 
   @Get()
@@ -86,8 +81,8 @@ export class MyTopUpsController {
 
   @Get(':id')
   @ApiOkResponse({ type: TopUpDto })
-  async get(@CurrentAccountId() accountId: string, @Param('id') id: string): Promise<TopUpDto> {
-    return toTopUpDto(await this.topUps.getOwned(accountId, id));
+  get(@CurrentAccountId() accountId: string, @Param('id') id: string): Promise<TopUpDto> {
+    return this.topUps.getOwned(accountId, id);
   }
 }
 
@@ -137,11 +132,11 @@ export class AdminTopUpReviewsController {
       'conflict: the top-up is not in needs_review, was already resolved (a resolution is final), or credit was ' +
       'asked for a top-up whose credit was already booked',
   })
-  async resolve(
+  resolve(
     @Param('id') id: string,
     @Body() dto: ResolveTopUpDto,
     @CurrentActor() actor: string,
   ): Promise<TopUpDto> {
-    return toAdminTopUpDto(await this.reviews.resolve(id, dto, actor));
+    return this.reviews.resolve(id, dto, actor);
   }
 }

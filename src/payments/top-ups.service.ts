@@ -4,53 +4,17 @@ import { DataSource } from 'typeorm';
 import { AccountsService } from '../accounts/accounts.service.js';
 import { DomainError, invalid, notFound } from '../common/errors/domain-error.js';
 import { fingerprint } from '../common/http/canonical-json.js';
-import { formatAmount, formatRatio, money } from '../common/money/money.js';
+import { formatAmount, money } from '../common/money/money.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
 import { CreateTopUpDto, TopUpDto } from './dto/top-up.dto.js';
-import {
-  effectiveRefundedCash,
-  STRIPE_MIN_CHARGE,
-  topUpPrice,
-  toStripeCents,
-} from './payments.math.js';
+import { STRIPE_MIN_CHARGE, topUpPrice, toStripeCents } from './payments.math.js';
 import { PromotionsService } from './promotions.service.js';
 import { StripeProvider } from './stripe.provider.js';
+import { toAdminTopUpDto, toTopUpDto } from './top-ups.mapper.js';
 import { TopUp, TopUpsRepository } from './top-ups.repository.js';
 
 /** Pending top-ups an account may have at once (each one a Checkout Session waiting). */
 export const MAX_PENDING_TOP_UPS = 5;
-
-/** The customer's view; `admin` adds the admin's resolution note. */
-const topUpView = (t: TopUp, admin: boolean): TopUpDto => ({
-  id: t.id,
-  accountId: t.accountId,
-  status: t.status,
-  credit: formatAmount(t.credit),
-  price: formatAmount(t.price),
-  currency: 'USD',
-  promotion: t.promotion && {
-    id: t.promotion.id,
-    name: t.promotion.name,
-    rate: formatRatio(money(t.promotion.rate)),
-  },
-  checkoutUrl: t.checkoutUrl,
-  amountPaid: t.amountPaid === null ? null : formatAmount(t.amountPaid),
-  refundedCash: formatAmount(effectiveRefundedCash(t.refundedCash, t.failedRefundCash)),
-  refundedCredit: formatAmount(t.refundedCredit),
-  disputedCredit: formatAmount(t.disputedCredit),
-  reviewReason: t.reviewReason,
-  resolution: t.resolution && {
-    action: t.resolution.action,
-    ...(admin ? { note: t.resolution.note } : {}),
-    resolvedAt: t.resolution.resolvedAt.toISOString(),
-  },
-  createdAt: t.createdAt.toISOString(),
-  updatedAt: t.updatedAt.toISOString(),
-  paidAt: t.paidAt?.toISOString() ?? null,
-});
-
-export const toTopUpDto = (t: TopUp): TopUpDto => topUpView(t, false);
-export const toAdminTopUpDto = (t: TopUp): TopUpDto => topUpView(t, true);
 
 @Injectable()
 export class TopUpsService {
@@ -78,7 +42,7 @@ export class TopUpsService {
     accountId: string,
     idempotencyKey: string | null,
     dto: CreateTopUpDto,
-  ): Promise<{ topUp: TopUp; replayed: boolean }> {
+  ): Promise<{ topUp: TopUpDto; replayed: boolean }> {
     await this.accounts.assertActive(accountId);
     const client = this.stripe.client;
     if (client === null) {
@@ -136,7 +100,7 @@ export class TopUpsService {
       return { topUp, replayed: false };
     });
     if (claimed.replayed)
-      return { topUp: await this.replay(client, claimed.topUp), replayed: true };
+      return { topUp: toTopUpDto(await this.replay(client, claimed.topUp)), replayed: true };
 
     const topUp = claimed.topUp;
     let session: { id: string; url: string | null };
@@ -155,7 +119,7 @@ export class TopUpsService {
     }
     const stored = await this.repo.attachCheckout(topUp.id, session.id, session.url);
     if (!stored) throw notFound('top-up');
-    return { topUp: stored, replayed: false };
+    return { topUp: toTopUpDto(stored), replayed: false };
   }
 
   /**
@@ -234,11 +198,11 @@ export class TopUpsService {
   }
 
   /** 404 when the top-up does not exist, 403 when it belongs to another account. */
-  async getOwned(accountId: string, id: string): Promise<TopUp> {
+  async getOwned(accountId: string, id: string): Promise<TopUpDto> {
     const t = await this.repo.findById(id);
     if (!t) throw notFound('top-up');
     if (t.accountId !== accountId)
       throw new DomainError('forbidden', 'top-up belongs to another account');
-    return t;
+    return toTopUpDto(t);
   }
 }

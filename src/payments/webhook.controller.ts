@@ -98,11 +98,11 @@ export class WebhookController {
     }
     // Signed by Stripe is not the same as shaped like an event: checked before anything is stored.
     const event = parseStripeEvent(parsed);
-    const result = await this.webhooks.handle(event);
+    const ack = await this.webhooks.handle(event);
     this.metrics.stripeEvents.inc({
       type: event.type,
-      outcome: result.duplicate ? 'duplicate' : result.outcome,
+      outcome: ack.duplicate ? 'duplicate' : ack.outcome,
     });
-    return { received: true, duplicate: result.duplicate, outcome: result.outcome };
+    return ack;
   }
 }

@@ -4,6 +4,7 @@ import type Stripe from 'stripe';
 import { DataSource, EntityManager } from 'typeorm';
 import { formatAmount } from '../common/money/money.js';
 import { HANDLED_EVENT_TYPES, isHandledType, isStripeId } from './dto/stripe-event.dto.js';
+import type { WebhookAckDto } from './dto/webhook.dto.js';
 import { DisputeEventsService } from './dispute-events.service.js';
 import { fromStripeCents } from './payments.math.js';
 import { RefundEventsService } from './refund-events.service.js';
@@ -12,15 +13,11 @@ import { StripeEventsRepository } from './stripe-events.repository.js';
 import { isCredited, TopUpBooksService } from './top-up-books.service.js';
 import { isUuid } from '../common/ids.js';
 import { TopUp, TopUpsRepository } from './top-ups.repository.js';
+import { toWebhookAckDto } from './webhook.mapper.js';
 
 export { HANDLED_EVENT_TYPES };
 type HandledEvent = Extract<Stripe.Event, { type: (typeof HANDLED_EVENT_TYPES)[number] }>;
 const isHandled = (e: Stripe.Event): e is HandledEvent => isHandledType(e.type);
-
-export interface WebhookResult {
-  duplicate: boolean;
-  outcome: string;
-}
 
 /**
  * Applies verified Stripe events to top-ups, each at most once: the event id is claimed in
@@ -40,19 +37,16 @@ export class WebhookService {
     @Inject(DisputeEventsService) private readonly disputes: DisputeEventsService,
   ) {}
 
-  handle(event: Stripe.Event): Promise<WebhookResult> {
-    return this.ds.transaction(async (em) => {
+  handle(event: Stripe.Event): Promise<WebhookAckDto> {
+    return this.ds.transaction(async (em): Promise<WebhookAckDto> => {
       if (!(await this.events.claim(event.id, event.type, em))) {
-        return {
-          duplicate: true,
-          outcome: (await this.events.outcomeOf(event.id, em)) ?? 'processed',
-        };
+        return toWebhookAckDto(true, (await this.events.outcomeOf(event.id, em)) ?? 'processed');
       }
       const applied: Applied = isHandled(event)
         ? await this.dispatch(event, em)
         : { outcome: 'ignored', topUpId: null };
       await this.events.finish(event.id, applied.topUpId, applied.outcome, em);
-      return { duplicate: false, outcome: applied.outcome };
+      return toWebhookAckDto(false, applied.outcome);
     });
   }
 

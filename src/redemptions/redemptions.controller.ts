@@ -10,7 +10,6 @@ import {
 } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentAccountId, CurrentActor, Roles } from '../auth/principal.js';
-import { formatAmount } from '../common/money/money.js';
 import { ListQueryDto, Page } from '../common/pagination/pagination.js';
 import {
   CreatedRedemptionBatchDto,
@@ -21,11 +20,7 @@ import {
   RedemptionDto,
 } from './dto/redemption.dto.js';
 import { MAX_FAILED_ATTEMPTS } from './redemptions.repository.js';
-import {
-  RedemptionsService,
-  toRedemptionBatchDto,
-  TooManyAttemptsError,
-} from './redemptions.service.js';
+import { RedemptionsService, TooManyAttemptsError } from './redemptions.service.js';
 
 @ApiTags('admin: redemption codes')
 @ApiBearerAuth()
@@ -60,11 +55,11 @@ export class AdminRedemptionCodesController {
     description:
       'Disables the batch: its codes not yet redeemed no longer redeem (redeemed ones stay booked). Repeatable.',
   })
-  async disable(
+  disable(
     @Param('batchId') batchId: string,
     @CurrentActor() actor: string,
   ): Promise<RedemptionBatchDto> {
-    return toRedemptionBatchDto(await this.redemptions.disableBatch(batchId, actor));
+    return this.redemptions.disableBatch(batchId, actor);
   }
 }
 
@@ -96,8 +91,8 @@ export class MyRedemptionsController {
     @Res({ passthrough: true }) res: Response,
   ): Promise<RedemptionDto> {
     try {
-      const { credit, balance } = await this.redemptions.redeem(accountId, dto.code);
-      return { credit: formatAmount(credit), balance: formatAmount(balance) };
+      // Awaited here, so a refusal reaches the catch below and sets Retry-After.
+      return await this.redemptions.redeem(accountId, dto.code);
     } catch (err) {
       if (err instanceof TooManyAttemptsError)
         res.setHeader('Retry-After', String(err.retryAfterSeconds));

@@ -11,25 +11,15 @@ import {
   CreatedRedemptionBatchDto,
   CreateRedemptionBatchDto,
   RedemptionBatchDto,
+  RedemptionDto,
 } from './dto/redemption.dto.js';
 import { codeHash, generateCode, normalizeCode } from './redemption-codes.js';
 import {
-  MAX_FAILED_ATTEMPTS,
-  RedemptionBatch,
-  RedemptionsRepository,
-} from './redemptions.repository.js';
-
-export const toRedemptionBatchDto = (b: RedemptionBatch): RedemptionBatchDto => ({
-  batchId: b.id,
-  name: b.name,
-  credit: formatAmount(b.credit),
-  count: b.count,
-  redeemed: b.redeemed,
-  disabled: b.disabled,
-  expiresAt: b.expiresAt?.toISOString() ?? null,
-  disabledAt: b.disabledAt?.toISOString() ?? null,
-  createdAt: b.createdAt.toISOString(),
-});
+  toCreatedRedemptionBatchDto,
+  toRedemptionBatchDto,
+  toRedemptionDto,
+} from './redemptions.mapper.js';
+import { MAX_FAILED_ATTEMPTS, RedemptionsRepository } from './redemptions.repository.js';
 
 /** 429 after too many failed attempts; the controller turns retryAfterSeconds into Retry-After. */
 export class TooManyAttemptsError extends DomainError {
@@ -92,14 +82,7 @@ export class RedemptionsService {
       );
       return created;
     });
-    return {
-      batchId: batch.id,
-      name: batch.name,
-      credit: formatAmount(batch.credit),
-      count: batch.count,
-      expiresAt: batch.expiresAt?.toISOString() ?? null,
-      codes,
-    };
+    return toCreatedRedemptionBatchDto(batch, codes);
   }
 
   async listBatches(limit = DEFAULT_LIMIT, cursor?: string): Promise<Page<RedemptionBatchDto>> {
@@ -108,7 +91,7 @@ export class RedemptionsService {
   }
 
   /** Disables the batch's codes not yet redeemed; redeemed ones stay. Repeating it is harmless. */
-  async disableBatch(batchId: string, actor: string): Promise<RedemptionBatch> {
+  async disableBatch(batchId: string, actor: string): Promise<RedemptionBatchDto> {
     return this.ds.transaction(async (em) => {
       const before = await this.repo.findBatch(batchId, em);
       if (!before || !(await this.repo.disableBatch(batchId, em))) {
@@ -126,7 +109,7 @@ export class RedemptionsService {
         },
         em,
       );
-      return batch;
+      return toRedemptionBatchDto(batch);
     });
   }
 
@@ -137,7 +120,7 @@ export class RedemptionsService {
    * instance counts them); the attempt check, the claim and the record of a failure run under
    * the account's lock, so concurrent attempts cannot slip past the limit.
    */
-  async redeem(accountId: string, code: string): Promise<{ credit: Decimal; balance: Decimal }> {
+  async redeem(accountId: string, code: string): Promise<RedemptionDto> {
     await this.accounts.assertActive(accountId);
     const canonical = normalizeCode(code);
     const attempt = await this.ds.transaction(async (em): Promise<Attempt> => {
@@ -165,7 +148,7 @@ export class RedemptionsService {
     });
     switch (attempt.kind) {
       case 'redeemed':
-        return { credit: attempt.credit, balance: attempt.balance };
+        return toRedemptionDto(attempt);
       case 'invalid':
         throw invalidCode();
       case 'throttled':
