@@ -47,6 +47,9 @@ export const roundedSummary = (samples: ArrayLike<number>): LatencySummary => {
   };
 };
 
+/** Whether a scenario met its target, from its events/s, latency and ratio to pgbench. */
+export type MetTarget = (eps: number, lat: LatencySummary, ratio: number | null) => boolean;
+
 export function toReport(
   id: string,
   name: string,
@@ -54,7 +57,7 @@ export function toReport(
   cpu: CpuUsage | null,
   pgb: PgbenchResult | null,
   target: string,
-  met: (eps: number, lat: LatencySummary, ratio: number | null) => boolean,
+  met: MetTarget,
 ): ScenarioReport {
   const eventsPerSec = r.seconds > 0 ? r.okEvents / r.seconds : 0;
   const latencyMs = summarize(r.latencies);

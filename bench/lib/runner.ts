@@ -12,7 +12,7 @@ import {
   openLoop,
 } from './load.js';
 import { type PgbenchResult, runPgbench } from './pgbench.js';
-import { fmtCpu, fmtInt, fmtMs, type ScenarioReport } from './report.js';
+import { fmtCpu, fmtInt, fmtMs, type MetTarget, type ScenarioReport, toReport } from './report.js';
 import type { RunningService } from './service.js';
 import { round } from './stats.js';
 
@@ -143,6 +143,25 @@ export class ScenarioRunner {
     );
     log(`  cpu: ${fmtCpu(r.cpu)}`);
     return r;
+  }
+
+  /**
+   * A closed loop for the configured seconds, then pgbench's `script` doing the same work, and
+   * the scenario announced with its ratio to pgbench and its target.
+   */
+  async closedBesidePgbench(o: {
+    id: string;
+    name: string;
+    next: () => Job;
+    concurrency: number;
+    check: Checker;
+    script: string;
+    target: string;
+    met: MetTarget;
+  }): Promise<void> {
+    const { r, cpu, txns } = await this.closed(o.next, o.concurrency, this.o.cfg.seconds, o.check);
+    const p = await this.pgb(o.script);
+    this.announce(withTxns(toReport(o.id, o.name, r, cpu, p, o.target, o.met), txns));
   }
 
   /** Records a scenario for the report and logs its figures. */

@@ -16,27 +16,16 @@ export async function singleSpread(run: ScenarioRunner, t: Traffic): Promise<voi
   log(
     `(1) single events over ${CFG.accounts} accounts: closed loop, ${CFG.concurrency} connections, ${CFG.seconds} s`,
   );
-  const { r, cpu, txns } = await run.closed(
-    t.nextSpread,
-    CFG.concurrency,
-    CFG.seconds,
-    t.checkSingle,
-  );
-  const p = await run.pgb('spread');
-  run.announce(
-    withTxns(
-      toReport(
-        'single_spread',
-        `single events, ${CFG.accounts} accounts`,
-        r,
-        cpu,
-        p,
-        `≥ ${TARGETS.singleRatio} × pgbench`,
-        (_e, _l, ratio) => ratio !== null && ratio >= TARGETS.singleRatio,
-      ),
-      txns,
-    ),
-  );
+  await run.closedBesidePgbench({
+    id: 'single_spread',
+    name: `single events, ${CFG.accounts} accounts`,
+    next: t.nextSpread,
+    concurrency: CFG.concurrency,
+    check: t.checkSingle,
+    script: 'spread',
+    target: `≥ ${TARGETS.singleRatio} × pgbench`,
+    met: (_e, _l, ratio) => ratio !== null && ratio >= TARGETS.singleRatio,
+  });
 }
 
 /** (2) Single events all on one account, beside pgbench's `hot`. */
@@ -44,22 +33,16 @@ export async function singleHot(run: ScenarioRunner, t: Traffic): Promise<void> 
   log(
     `(2) single events on one hot account: closed loop, ${CFG.concurrency} connections, ${CFG.seconds} s`,
   );
-  const { r, cpu, txns } = await run.closed(t.nextHot, CFG.concurrency, CFG.seconds, t.checkSingle);
-  const p = await run.pgb('hot');
-  run.announce(
-    withTxns(
-      toReport(
-        'single_hot',
-        'single events, 1 hot account',
-        r,
-        cpu,
-        p,
-        `≥ ${TARGETS.hotRatio} × pgbench hot`,
-        (_e, _l, ratio) => ratio !== null && ratio >= TARGETS.hotRatio,
-      ),
-      txns,
-    ),
-  );
+  await run.closedBesidePgbench({
+    id: 'single_hot',
+    name: 'single events, 1 hot account',
+    next: t.nextHot,
+    concurrency: CFG.concurrency,
+    check: t.checkSingle,
+    script: 'hot',
+    target: `≥ ${TARGETS.hotRatio} × pgbench hot`,
+    met: (_e, _l, ratio) => ratio !== null && ratio >= TARGETS.hotRatio,
+  });
 }
 
 /** (4) Single events at a fixed rate, latency from the scheduled send time. */
