@@ -27,13 +27,10 @@ const OPENING = '1000000.00';
 const SKIP_EVERY = 50;
 /** Event i uses MODELS[i % 3]: the seeded catalog's charges at ratio 1. */
 const MODELS = [
-  {
-    model: 'gpt-image-2',
-    charge: '0.035062',
-    event: { usage: { inputTokens: 89, outputTokens: 1145 } },
-  },
-  { model: 'gpt-image-2-all', charge: '0.03', event: {} },
-  { model: 'gpt-image-2-vip', charge: '0.06', event: { images: 2 } },
+  // What pricing/counts.ts stores for such events: the tokens, and the images billed.
+  { model: 'gpt-image-2', charge: '0.035062', input: 89, output: 1145, images: 1 },
+  { model: 'gpt-image-2-all', charge: '0.03', input: 0, output: 0, images: 1 },
+  { model: 'gpt-image-2-vip', charge: '0.06', input: 0, output: 0, images: 2 },
 ] as const;
 const TOP_UPS = [
   { at: 0.1, credit: '1000.00', paid: '850.00' },
@@ -128,17 +125,18 @@ async function seed(db: pg.Client, accountId: string, tokenId: string): Promise<
   );
 
   await db.query(
-    `INSERT INTO usage_events (request_id, request_hash, account_id, token_id, model, outcome, reason, charge, group_name,
-       ratio, price_version_id, price_version, breakdown, event, occurred_at, recorded_at)
-     SELECT 'stmt-bench-' || $1 || '-' || i, repeat('0', 64), $1::uuid, $2::uuid, m.model,
+    `INSERT INTO usage_events (request_id, account_id, token_id, model, outcome, reason, charge, group_name,
+       ratio, price_version_id, price_version, occurred_at, recorded_at, input_tokens, output_tokens, images)
+     SELECT 'stmt-bench-' || $1 || '-' || i, $1::uuid, $2::uuid, m.model,
             CASE WHEN i % $4 = 0 THEN 'skipped' ELSE 'charged' END,
             CASE WHEN i % $4 = 0 THEN 'upstream_error' END,
             CASE WHEN i % $4 = 0 THEN 0 ELSE m.charge END,
-            'default', 1, pv.id, pv.version, '[]'::jsonb, m.event || jsonb_build_object('requestId', 'stmt-bench-' || i),
-            ts, ts
+            'default', 1, pv.id, pv.version, ts, ts, m.input, m.output,
+            CASE WHEN i % $4 = 0 THEN 0 ELSE m.images END
      FROM generate_series(1, $3::int) AS i
      CROSS JOIN LATERAL (SELECT $5::timestamptz + ($6::timestamptz - $5::timestamptz) * (i::float8 / ($3::int + 1)) AS ts) t
-     JOIN unnest($7::int[], $8::varchar[], $9::numeric[], $10::jsonb[]) AS m(k, model, charge, event) ON m.k = i % 3
+     JOIN unnest($7::int[], $8::varchar[], $9::numeric[], $10::bigint[], $11::bigint[], $12::int[])
+       AS m(k, model, charge, input, output, images) ON m.k = i % 3
      JOIN LATERAL (SELECT id, version FROM price_versions p WHERE p.model = m.model ORDER BY version DESC LIMIT 1) pv ON true`,
     [
       accountId,
@@ -150,8 +148,18 @@ async function seed(db: pg.Client, accountId: string, tokenId: string): Promise<
       MODELS.map((_, k) => k),
       MODELS.map((m) => m.model),
       MODELS.map((m) => m.charge),
-      MODELS.map((m) => JSON.stringify(m.event)),
+      MODELS.map((m) => m.input),
+      MODELS.map((m) => m.output),
+      MODELS.map((m) => m.images),
     ],
+  );
+  // The request register (usage_requests), as ingestion writes it beside each event.
+  await db.query(
+    `INSERT INTO usage_requests (key, fingerprint, account_id, recorded_at, outcome, charge)
+     SELECT usage_request_key(request_id), substring(sha256(convert_to(request_id, 'UTF8')) FROM 1 FOR 16),
+            account_id, recorded_at, outcome, charge
+     FROM usage_events WHERE account_id = $1`,
+    [accountId],
   );
 
   const topUpIds: string[] = [];
@@ -220,16 +228,15 @@ async function seed(db: pg.Client, accountId: string, tokenId: string): Promise<
     `INSERT INTO usage_daily (account_id, day, model, requests, charged, skipped, input_tokens, output_tokens, images, charge)
      SELECT account_id, (recorded_at AT TIME ZONE 'UTC')::date, model, count(*),
             count(*) FILTER (WHERE outcome = 'charged'), count(*) FILTER (WHERE outcome = 'skipped'),
-            sum(COALESCE((event->'usage'->>'inputTokens')::bigint, 0)),
-            sum(COALESCE((event->'usage'->>'outputTokens')::bigint, 0)),
-            sum(CASE WHEN outcome = 'charged' THEN COALESCE((event->>'images')::bigint, 1) ELSE 0 END),
+            sum(input_tokens), sum(output_tokens), sum(images),
             sum(charge)
      FROM usage_events WHERE account_id = $1
      GROUP BY 1, 2, 3`,
     [accountId],
   );
   await db.query(
-    `UPDATE accounts SET balance = (SELECT balance_after FROM ledger_entries WHERE account_id = $1 ORDER BY id DESC LIMIT 1)
+    `UPDATE accounts SET balance = (SELECT balance_after FROM ledger_entries WHERE account_id = $1
+                                    ORDER BY created_at DESC, id DESC LIMIT 1)
      WHERE id = $1`,
     [accountId],
   );
