@@ -18,18 +18,22 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * - The ledger: usage entries are unique through the register (booked in the same statement
  *   as the event), so the (type, reference) unique index covers the other types only; the
  *   (account_id, id) index goes, since an account's entries are in the same order by
- *   (created_at, id) as by id (every booking is dated after its account lock).
+ *   (created_at, id) as by id (every booking is dated after its account lock); a usage
+ *   entry stores its model, and its description ("<model> request <reference>") is derived.
+ * - Columns in an order that leaves no alignment padding (fixed-width widest first), and the
+ *   register's 16-byte values in uuid columns (no length header).
  */
 export class UsagePartitions1764800000000 implements MigrationInterface {
   name = 'UsagePartitions1764800000000';
 
   async up(q: QueryRunner): Promise<void> {
-    // The register's key: the first 16 bytes of SHA-256 of the request id. Two different ids
-    // sharing a key is a 2^-64 event at four billion ids; the key is 16 bytes, not up to 200.
+    // The register's key: the first 16 bytes of SHA-256 of the request id, in a uuid (16 bytes,
+    // no length header). Two different ids sharing a key is a 2^-64 event at four billion ids;
+    // the key is 16 bytes, not up to 200.
     await q.query(`
-      CREATE FUNCTION usage_request_key(request_id text) RETURNS bytea
+      CREATE FUNCTION usage_request_key(request_id text) RETURNS uuid
       LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-      AS $$ SELECT substring(sha256(convert_to(request_id, 'UTF8')) FROM 1 FOR 16) $$`);
+      AS $$ SELECT encode(substring(sha256(convert_to(request_id, 'UTF8')) FROM 1 FOR 16), 'hex')::uuid $$`);
 
     await q.query(`ALTER TABLE usage_events RENAME TO usage_events_flat`);
     await q.query(`ALTER INDEX usage_events_review RENAME TO usage_events_flat_review`);
@@ -45,26 +49,27 @@ export class UsagePartitions1764800000000 implements MigrationInterface {
 
     await q.query(`
       CREATE TABLE usage_events (
+        -- Fixed-width columns first, widest first: no alignment padding between them.
         id bigint NOT NULL DEFAULT nextval('usage_events_id_seq'),
-        request_id varchar(200) NOT NULL,
+        price_version_id bigint NOT NULL,
+        occurred_at timestamptz NOT NULL,
+        recorded_at timestamptz NOT NULL,
+        reviewed_at timestamptz,
+        input_tokens bigint NOT NULL DEFAULT 0 CHECK (input_tokens >= 0),
+        output_tokens bigint NOT NULL DEFAULT 0 CHECK (output_tokens >= 0),
         account_id uuid NOT NULL,
         token_id uuid NOT NULL,
+        images integer NOT NULL DEFAULT 0 CHECK (images >= 0),
+        price_version integer NOT NULL,
+        request_id varchar(200) NOT NULL,
         model varchar(128) NOT NULL,
         outcome varchar(16) NOT NULL CHECK (outcome IN ('charged', 'skipped', 'review', 'voided')),
         reason varchar(32) CHECK (reason IN ('moderated', 'upstream_error', 'timeout', 'no_output', 'above_review_limit')),
         charge numeric(38,10) NOT NULL CHECK (charge >= 0),
         group_name varchar(64) NOT NULL,
         ratio numeric(20,10) NOT NULL,
-        price_version_id bigint NOT NULL,
-        price_version integer NOT NULL,
-        occurred_at timestamptz NOT NULL,
-        recorded_at timestamptz NOT NULL,
-        reviewed_at timestamptz,
-        input_tokens bigint NOT NULL DEFAULT 0 CHECK (input_tokens >= 0),
-        output_tokens bigint NOT NULL DEFAULT 0 CHECK (output_tokens >= 0),
-        images integer NOT NULL DEFAULT 0 CHECK (images >= 0),
-        -- Billed token quantities per breakdown line (pricing/breakdown.ts order) when they
-        -- are not the default split (all input as text, all output as image); else null.
+        -- Billed token quantities per breakdown line (pricing linesFor order) when they are
+        -- not the default split (all input as text, all output as image); else null.
         lines bigint[],
         CONSTRAINT usage_events_outcome_reason CHECK (
           (outcome = 'charged' AND reason IS NULL)
@@ -98,10 +103,11 @@ export class UsagePartitions1764800000000 implements MigrationInterface {
 
     await q.query(`
       CREATE TABLE usage_requests (
-        key bytea PRIMARY KEY CHECK (octet_length(key) = 16),
-        fingerprint bytea NOT NULL CHECK (octet_length(fingerprint) = 16),
-        account_id uuid NOT NULL,
         recorded_at timestamptz NOT NULL,
+        key uuid PRIMARY KEY,
+        -- The first 16 bytes of the body's SHA-256 (canonical JSON): a replay must match it.
+        fingerprint uuid NOT NULL,
+        account_id uuid NOT NULL,
         outcome varchar(16) NOT NULL,
         charge numeric(38,10) NOT NULL
       )`);
@@ -135,7 +141,7 @@ export class UsagePartitions1764800000000 implements MigrationInterface {
         ON p.mode = 'tokens' AND f.outcome <> 'skipped'`);
     await q.query(`
       INSERT INTO usage_requests (key, fingerprint, account_id, recorded_at, outcome, charge)
-      SELECT usage_request_key(request_id), substring(decode(request_hash, 'hex') FROM 1 FOR 16), account_id,
+      SELECT usage_request_key(request_id), substring(request_hash FROM 1 FOR 32)::uuid, account_id,
              recorded_at, outcome, charge
       FROM usage_events_flat`);
     await q.query(`DROP TABLE usage_events_flat`);
@@ -145,9 +151,28 @@ export class UsagePartitions1764800000000 implements MigrationInterface {
       `CREATE UNIQUE INDEX ledger_entries_type_reference ON ledger_entries (type, reference) WHERE type <> 'usage'`,
     );
     await q.query(`DROP INDEX ledger_entries_account_id`);
+    // A usage entry's description is derived on read ("<model> request <reference>"): it
+    // stores the model, not the sentence, unless it says more (an approval after review).
+    await q.query(`
+      ALTER TABLE ledger_entries
+        ALTER COLUMN description DROP NOT NULL,
+        ADD COLUMN model varchar(128),
+        ADD CONSTRAINT ledger_entries_described
+          CHECK (description IS NOT NULL OR (type = 'usage' AND model IS NOT NULL))`);
   }
 
   async down(q: QueryRunner): Promise<void> {
+    // The ledger is append-only; spelling out derived descriptions is the one edit a revert makes.
+    await q.query(`ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_append_only`);
+    await q.query(
+      `UPDATE ledger_entries SET description = model || ' request ' || reference WHERE description IS NULL`,
+    );
+    await q.query(`ALTER TABLE ledger_entries ENABLE TRIGGER ledger_entries_append_only`);
+    await q.query(`
+      ALTER TABLE ledger_entries
+        DROP CONSTRAINT ledger_entries_described,
+        DROP COLUMN model,
+        ALTER COLUMN description SET NOT NULL`);
     await q.query(`CREATE INDEX ledger_entries_account_id ON ledger_entries (account_id, id DESC)`);
     await q.query(`DROP INDEX ledger_entries_type_reference`);
     await q.query(
@@ -194,7 +219,7 @@ export class UsagePartitions1764800000000 implements MigrationInterface {
       INSERT INTO usage_events (id, request_id, request_hash, account_id, token_id, model, outcome, reason, charge,
         group_name, ratio, price_version_id, price_version, breakdown, event, occurred_at, recorded_at, reviewed_at,
         input_tokens, output_tokens, images)
-      SELECT e.id, e.request_id, rpad(encode(r.fingerprint, 'hex'), 64, '0'), e.account_id, e.token_id, e.model,
+      SELECT e.id, e.request_id, rpad(replace(r.fingerprint::text, '-', ''), 64, '0'), e.account_id, e.token_id, e.model,
              e.outcome, e.reason, e.charge, e.group_name, e.ratio, e.price_version_id, e.price_version, '[]', '{}',
              e.occurred_at, e.recorded_at, e.reviewed_at, e.input_tokens, e.output_tokens, e.images
       FROM usage_events_parted e JOIN usage_requests r ON r.key = usage_request_key(e.request_id)`);

@@ -2,11 +2,12 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
  * authorize places a hold in one round trip: holds_place locks the account row, then (in a
- * fresh snapshot: a VOLATILE SQL function takes one per statement) sweeps the account's
+ * fresh snapshot: a VOLATILE function takes one per statement) sweeps the account's
  * expired holds, checks balance, credit and spend limits, inserts the hold and moves both
  * held sums, in one statement. Before, the same work took BEGIN, the lock, the statement and
- * COMMIT: four round trips. HoldsRepository.place calls it; a change to the statement is a
- * new migration that replaces the function.
+ * COMMIT: four round trips. PL/pgSQL, not SQL: it keeps the statement's plan per connection
+ * (a SQL-language function is planned again at every call). HoldsRepository.place calls it;
+ * a change to the statement is a new migration that replaces the function.
  */
 export class HoldFunction1764810000000 implements MigrationInterface {
   name = 'HoldFunction1764810000000';
@@ -17,9 +18,12 @@ export class HoldFunction1764810000000 implements MigrationInterface {
       RETURNS TABLE (locked boolean, placed boolean, balance_ok boolean, spend_ok boolean, usable boolean,
                      fresh boolean, balance text, held text, created_at timestamptz, expires_at timestamptz,
                      cursor_at text)
-      LANGUAGE sql VOLATILE
+      LANGUAGE plpgsql VOLATILE
       AS $fn$
-      SELECT 1 FROM accounts WHERE id = $2 FOR NO KEY UPDATE;
+      #variable_conflict use_column
+      BEGIN
+      PERFORM 1 FROM accounts WHERE id = $2 FOR NO KEY UPDATE;
+      RETURN QUERY
       WITH swept AS (
          UPDATE holds SET status = 'expired', closed_at = now()
          WHERE account_id = $2 AND status = 'active' AND expires_at <= now()
@@ -59,6 +63,7 @@ export class HoldFunction1764810000000 implements MigrationInterface {
               chk.balance::text AS balance, (chk.held + COALESCE((SELECT amount FROM ins), 0))::text AS held,
               (SELECT created_at FROM ins), (SELECT expires_at FROM ins), (SELECT created_at::text FROM ins) AS cursor_at
        FROM (SELECT 1) one LEFT JOIN chk ON true;
+      END
       $fn$`);
   }
 

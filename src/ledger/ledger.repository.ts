@@ -27,6 +27,10 @@ export const toBookedEntry = (r: EntryRow): BookedEntry => ({
   createdAt: r.created_at,
 });
 
+/** An entry's description as stored in full (entries given only a model derive theirs). */
+const describe = (e: BookEntry): string =>
+  e.description ?? `${e.model ?? e.type} request ${e.reference}`;
+
 /** The only SQL that changes `accounts.balance`. */
 @Injectable()
 export class LedgerRepository {
@@ -48,7 +52,7 @@ export class LedgerRepository {
        INSERT INTO ledger_entries (account_id, type, amount, balance_after, description, reference, created_at)
        SELECT $1, $3, $2::numeric, acc.balance, $4, $5, clock_timestamp() FROM acc
        RETURNING id, account_id, type, amount, balance_after, description, reference, created_at`,
-      [e.accountId, e.amount.toFixed(), e.type, e.description, e.reference],
+      [e.accountId, e.amount.toFixed(), e.type, describe(e), e.reference],
     );
     return rows[0] ? toBookedEntry(rows[0]) : null;
   }
@@ -73,9 +77,9 @@ export class LedgerRepository {
        ), booked AS (
          -- Runs to completion although nothing reads it: PostgreSQL executes every
          -- data-modifying WITH exactly once.
-         INSERT INTO ledger_entries (account_id, type, amount, balance_after, description, reference, created_at)
+         INSERT INTO ledger_entries (account_id, type, amount, balance_after, description, reference, model, created_at)
          SELECT v.*, $9::timestamptz
-         FROM unnest($3::uuid[], $4::varchar[], $5::numeric[], $6::numeric[], $7::text[], $8::text[]) AS v
+         FROM unnest($3::uuid[], $4::varchar[], $5::numeric[], $6::numeric[], $7::text[], $8::text[], $10::varchar[]) AS v
        )
        SELECT id, balance::text AS balance FROM moved`,
       [
@@ -85,9 +89,12 @@ export class LedgerRepository {
         entries.map((e) => e.type),
         entries.map((e) => e.amount.toFixed()),
         entries.map((e) => e.balanceAfter.toFixed()),
-        entries.map((e) => e.description),
+        entries.map((e) =>
+          e.model !== undefined && e.description === undefined ? null : describe(e),
+        ),
         entries.map((e) => e.reference),
         bookedAt,
+        entries.map((e) => e.model ?? null),
       ],
       'ledger_apply_booking',
     );

@@ -16,7 +16,12 @@ export interface BookEntry {
   type: LedgerEntryType;
   /** Signed: credits positive, debits negative. */
   amount: Decimal;
-  description: string;
+  /**
+   * What the entry is for. A usage entry may give only its `model` instead: its description
+   * is then "<model> request <reference>", derived on read rather than stored with each entry.
+   */
+  description?: string;
+  model?: string;
   /**
    * The cause's id (request id, top-up id, refund id, dispute id, redemption code id,
    * adjustment id): unique per type.

@@ -76,7 +76,7 @@ export async function reconcile(
               COALESCE(max(l.reference),
                        (SELECT e.request_id FROM usage_events e WHERE e.account_id = r.account_id
                           AND e.recorded_at = r.recorded_at AND usage_request_key(e.request_id) = r.key),
-                       'with register key ' || encode(r.key, 'hex')) AS request_id,
+                       'with register key ' || r.key::text) AS request_id,
               COUNT(l.id)::text AS entries, SUM(l.amount)::text AS ledger_total, r.charge::text
        FROM usage_requests r
        LEFT JOIN ledger_entries l ON l.type = 'usage' AND usage_request_key(l.reference) = r.key

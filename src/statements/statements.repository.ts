@@ -89,7 +89,8 @@ export class StatementsRepository {
   ): Promise<LedgerLine[]> {
     const rows = await sqlRows<LedgerLineRow>(
       this.ds,
-      `SELECT id, type, amount, balance_after, description, reference, created_at
+      `SELECT id, type, amount, balance_after, COALESCE(description, model || ' request ' || reference) AS description,
+              reference, created_at
        FROM ledger_entries
        WHERE account_id = $1
          AND ($2::bigint IS NULL

@@ -210,7 +210,7 @@ export class UsageRepository {
                 price_version_id, price_version, occurred_at, input_tokens, output_tokens, images, lines)
        ), registered AS (
          INSERT INTO usage_requests (key, fingerprint, account_id, recorded_at, outcome, charge)
-         SELECT usage_request_key(v.request_id), decode(v.fingerprint, 'hex'), v.account_id, $14::timestamptz,
+         SELECT usage_request_key(v.request_id), v.fingerprint::uuid, v.account_id, $14::timestamptz,
                 v.outcome, v.charge
          FROM v
          ON CONFLICT (key) DO NOTHING
@@ -305,7 +305,7 @@ export class UsageRepository {
       }
     >(
       em,
-      `SELECT q.asked, encode(r.fingerprint, 'hex') AS fingerprint, r.account_id AS reg_account_id,
+      `SELECT q.asked, replace(r.fingerprint::text, '-', '') AS fingerprint, r.account_id AS reg_account_id,
               r.outcome AS reg_outcome, r.charge AS reg_charge, r.recorded_at AS reg_recorded_at, x.*
        FROM unnest($1::varchar[]) AS q(asked)
        JOIN usage_requests r ON r.key = usage_request_key(q.asked)

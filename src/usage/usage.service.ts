@@ -199,7 +199,8 @@ export class UsageService {
           accountId: r.accountId,
           type: 'usage' as const,
           amount: r.charge.neg(),
-          description: `${r.model} request ${r.requestId}`,
+          // Described on read as "<model> request <requestId>"; only the model is stored.
+          model: r.model,
           reference: r.requestId,
         })),
       booking,
