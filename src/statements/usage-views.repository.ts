@@ -47,26 +47,9 @@ export interface UsageItemRead {
   cursorAt: string;
 }
 
-export interface UsageItem {
-  id: string;
-  requestId: string;
-  tokenId: string;
-  tokenName: string;
-  model: string;
-  outcome: Outcome;
-  reason: UsageReason | null;
-  charge: Decimal;
-  group: string;
-  ratio: Decimal;
-  priceVersion: number;
+/** An event as shown: with the breakdown rebuilt from its price version. */
+export interface UsageItem extends UsageItemRead {
   breakdown: BreakdownLine[];
-  inputTokens: number;
-  outputTokens: number;
-  images: number;
-  occurredAt: Date;
-  recordedAt: Date;
-  /** recorded_at with its microseconds, for the cursor. */
-  cursorAt: string;
 }
 
 interface UsageItemRow {

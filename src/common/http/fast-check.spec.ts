@@ -4,18 +4,8 @@ import { validate } from 'class-validator';
 import { AUTHORIZE_SHAPE, AuthorizeDto } from '../../tokens/dto/token.dto.js';
 import { USAGE_EVENT_SHAPE, UsageEventDto } from '../../usage/dto/usage-event.dto.js';
 import { canonicalJson } from './canonical-json.js';
+import { rng } from '../../../faults/lib/rng.js';
 import { passes, Shape } from './fast-check.js';
-
-/** A small deterministic PRNG (mulberry32), so a failure names a reproducible case. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ODD: unknown[] = [
   null,
@@ -70,10 +60,11 @@ const ODD: unknown[] = [
   '3b241101-e2bb-9255-8caf-4136c566a962',
 ];
 
-const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
+type Rnd = () => number;
+const pick = <T>(r: Rnd, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
 
 /** Replaces, adds or removes one field at some depth of a copy of `base`. */
-function mutate(base: Record<string, unknown>, r: () => number): Record<string, unknown> {
+function mutate(base: Record<string, unknown>, r: Rnd): Record<string, unknown> {
   const copy = structuredClone(base);
   let target: Record<string, unknown> = copy;
   // Sometimes go one or two levels down into a nested object.
@@ -108,7 +99,8 @@ async function check(
   metatype: new () => object,
   seed: number,
 ): Promise<{ fast: number; total: number }> {
-  const r = rng(seed);
+  const seeded = rng(seed);
+  const r: Rnd = () => seeded.next();
   let fast = 0;
   let total = 0;
   const cases = [...bases];
