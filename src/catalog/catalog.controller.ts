@@ -2,7 +2,7 @@ import { Body, Controller, Get, Inject, Param, Put, Query } from '@nestjs/common
 import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { AnyRole, CurrentActor, Roles } from '../auth/principal.js';
 import { ListQueryDto, Page } from '../common/pagination/pagination.js';
-import { CatalogService, toPriceVersionDto } from './catalog.service.js';
+import { CatalogService } from './catalog.service.js';
 import { PriceVersionDto, PriceVersionPageDto, PutPriceDto } from './dto/price.dto.js';
 
 @ApiTags('models')
@@ -24,12 +24,12 @@ export class CatalogController {
   @Put('admin/models/:model')
   @Roles('admin')
   @ApiOkResponse({ type: PriceVersionDto, description: 'The new price version' })
-  async put(
+  put(
     @Param('model') model: string,
     @Body() dto: PutPriceDto,
     @CurrentActor() actor: string,
   ): Promise<PriceVersionDto> {
-    return toPriceVersionDto(await this.catalog.putPrice(model, dto, actor));
+    return this.catalog.putPrice(model, dto, actor);
   }
 
   @Get('admin/models/:model/versions')

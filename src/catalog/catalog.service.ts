@@ -1,50 +1,13 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { DomainError, ErrorDetail, notFound } from '../common/errors/domain-error.js';
-import { formatExact, money, ZERO } from '../common/money/money.js';
+import { money } from '../common/money/money.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
 import { AuditService } from '../audit/audit.service.js';
 import { seedOnce } from '../database/seed.js';
 import { CatalogPrice, CatalogRepository, NewPriceVersion } from './catalog.repository.js';
-import { MODEL_NAME, PriceVersionDto, PutPriceDto } from './dto/price.dto.js';
-
-const TOKEN_FIELDS = [
-  'inputText',
-  'inputImage',
-  'cachedInput',
-  'outputText',
-  'outputImage',
-] as const;
-
-export function toPriceVersionDto(p: CatalogPrice): PriceVersionDto {
-  const dto: PriceVersionDto = {
-    model: p.model,
-    version: p.version,
-    mode: p.mode,
-    referencePrices: p.referencePrices.map((r) => ({
-      size: r.size,
-      quality: r.quality,
-      price: formatExact(r.price),
-    })),
-    reviewAbove: p.reviewAbove === null ? null : formatExact(p.reviewAbove),
-    effectiveFrom: p.effectiveFrom.toISOString(),
-    createdAt: p.createdAt.toISOString(),
-  };
-  switch (p.mode) {
-    case 'tokens':
-      for (const f of TOKEN_FIELDS) dto[f] = formatExact(p[f] ?? ZERO);
-      dto.partialImageOutputTokens = p.partialImageOutputTokens ?? 0;
-      dto.holdAmount = formatExact(p.holdAmount ?? ZERO);
-      break;
-    case 'per_request':
-      dto.perRequest = formatExact(p.perRequest ?? ZERO);
-      break;
-    case 'per_image':
-      dto.perImage = formatExact(p.perImage ?? ZERO);
-      break;
-  }
-  return dto;
-}
+import { toPriceVersionDto } from './catalog.mapper.js';
+import { MODEL_NAME, PriceVersionDto, PutPriceDto, TOKEN_FIELDS } from './dto/price.dto.js';
 
 /** The provider's published prices (USD per 1M tokens; per-image reference prices for quotes). */
 const SEED_CATALOG: NewPriceVersion[] = [
@@ -132,7 +95,8 @@ export class CatalogService implements OnModuleInit {
     return this.repo.pricedModels(models);
   }
 
-  async putPrice(model: string, dto: PutPriceDto, actor: string): Promise<CatalogPrice> {
+  /** Appends a new version (the current one stays as history) and answers it. */
+  async putPrice(model: string, dto: PutPriceDto, actor: string): Promise<PriceVersionDto> {
     const details = this.checkPrice(model, dto);
     if (details.length > 0) {
       throw new DomainError(
@@ -141,7 +105,7 @@ export class CatalogService implements OnModuleInit {
         details,
       );
     }
-    return this.ds.transaction(async (em) => {
+    const put = await this.ds.transaction(async (em) => {
       const before = await this.repo.findCurrent(model, em);
       const p = await this.repo.appendVersion({ ...dto, model }, em);
       await this.audit.record(
@@ -156,6 +120,7 @@ export class CatalogService implements OnModuleInit {
       );
       return p;
     });
+    return toPriceVersionDto(put);
   }
 
   async listVersions(

@@ -4,21 +4,12 @@ import type { Decimal } from 'decimal.js';
 import { DataSource } from 'typeorm';
 import { AccountsService } from '../accounts/accounts.service.js';
 import { notFound } from '../common/errors/domain-error.js';
-import { formatExact } from '../common/money/money.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
 import type { AppConfig } from '../config/app.config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { HoldDto, ReleaseResultDto } from './dto/hold.dto.js';
+import { toHoldDto, toReleaseResultDto } from './holds.mapper.js';
 import { Hold, HoldsRepository, PlaceResult } from './holds.repository.js';
-
-export const toHoldDto = (h: Hold): HoldDto => ({
-  requestId: h.requestId,
-  tokenId: h.tokenId,
-  model: h.model,
-  amount: formatExact(h.amount),
-  createdAt: h.createdAt.toISOString(),
-  expiresAt: h.expiresAt.toISOString(),
-});
 
 /** Spend control: holds placed by authorize, released by the gateway, expired by time. */
 @Injectable()
@@ -60,8 +51,7 @@ export class HoldsService {
       return accountId ? this.repo.release(requestId, em) : null;
     });
     if (!hold) throw notFound(`hold ${requestId}`);
-    const status = hold.status === 'active' ? 'released' : hold.status;
-    return { requestId, status };
+    return toReleaseResultDto(requestId, hold);
   }
 
   async listActive(

@@ -4,8 +4,7 @@ import { isUuid } from '../common/ids.js';
 import { generateSecret, hashSecret, keyPrefix } from '../auth/secrets.js';
 import { CatalogService } from '../catalog/catalog.service.js';
 import { DomainError, ErrorDetail, notFound } from '../common/errors/domain-error.js';
-import type { Decimal } from 'decimal.js';
-import { formatAmount, formatExact, formatRatio, money } from '../common/money/money.js';
+import { money } from '../common/money/money.js';
 import { AuditService } from '../audit/audit.service.js';
 import { HoldsService } from '../holds/holds.service.js';
 import { holdAmountFor } from '../pricing/hold.js';
@@ -16,27 +15,18 @@ import {
   AuthorizeDto,
   AuthorizeResultDto,
   CreateTokenDto,
-  DenyReason,
   TokenDto,
   TokenWithKeyDto,
   UpdateTokenDto,
 } from './dto/token.dto.js';
+import {
+  toAllowedDto,
+  toAuthorizeHoldDto,
+  toDeniedDto,
+  toTokenDto,
+  toTokenWithKeyDto,
+} from './tokens.mapper.js';
 import { AdminLimits, Token, TokensRepository } from './tokens.repository.js';
-
-export const toTokenDto = (t: Token): TokenDto => ({
-  id: t.id,
-  name: t.name,
-  group: t.group,
-  keyPrefix: t.keyPrefix,
-  status: t.status,
-  expiresAt: t.expiresAt?.toISOString() ?? null,
-  spendLimit: t.spendLimit === null ? null : formatAmount(t.spendLimit),
-  spent: formatAmount(t.spent),
-  held: formatAmount(t.held),
-  allowedModels: t.allowedModels,
-  createdAt: t.createdAt.toISOString(),
-  lastUsedAt: t.lastUsedAt?.toISOString() ?? null,
-});
 
 /** Who is acting on tokens: an admin may use any group, a customer only selectable ones. */
 export type TokenActor = 'admin' | 'customer';
@@ -84,7 +74,7 @@ export class TokensService {
             // The key itself never reaches the audit log: the DTO carries its prefix only.
             return { result: t, target: `token:${t.id}`, after: { accountId, ...toTokenDto(t) } };
           });
-    return { ...toTokenDto(token), key };
+    return toTokenWithKeyDto(token, key);
   }
 
   async list(accountId: string, limit = DEFAULT_LIMIT, cursor?: string): Promise<Page<TokenDto>> {
@@ -134,42 +124,27 @@ export class TokensService {
   async authorize(dto: AuthorizeDto, retried = false): Promise<AuthorizeResultDto> {
     const requestId = dto.requestId ?? null;
     const f = await this.repo.authorizeFacts(hashSecret(dto.key), dto.model, requestId);
-    const deny = (reason: DenyReason): AuthorizeResultDto => ({ allowed: false, reason });
-    if (!f) return deny('invalid_key');
-    if (f.status === 'revoked') return deny('revoked');
-    if (f.expiresAt !== null && f.expiresAt.getTime() <= Date.now()) return deny('expired');
-    if (f.accountStatus === 'suspended') return deny('account_suspended');
-    const allowed = (balance: Decimal, held: Decimal, hold: AuthorizeResultDto['hold']) => ({
-      allowed: true,
-      tokenId: f.tokenId,
-      accountId: f.accountId,
-      group: f.group,
-      ratio: formatRatio(f.ratio),
-      balance: formatAmount(balance),
-      available: formatAmount(balance.minus(held)),
-      hold,
-    });
+    if (!f) return toDeniedDto('invalid_key');
+    if (f.status === 'revoked') return toDeniedDto('revoked');
+    if (f.expiresAt !== null && f.expiresAt.getTime() <= Date.now()) return toDeniedDto('expired');
+    if (f.accountStatus === 'suspended') return toDeniedDto('account_suspended');
     // A request id names one request: held at most once, and never again once settled.
     if (f.hold?.status === 'active' && f.hold.tokenId === f.tokenId) {
-      return allowed(f.balance, f.accountHeld, {
-        requestId: requestId ?? '',
-        amount: formatExact(f.hold.amount),
-        expiresAt: f.hold.expiresAt.toISOString(),
-      });
+      return toAllowedDto(f, f.balance, f.accountHeld, toAuthorizeHoldDto(requestId ?? '', f.hold));
     }
-    if (f.hold || f.requestRecorded) return deny('request_settled');
+    if (f.hold || f.requestRecorded) return toDeniedDto('request_settled');
     if (f.balance.minus(f.accountHeld).plus(f.creditLimit).lte(0))
-      return deny('insufficient_balance');
+      return toDeniedDto('insufficient_balance');
     if (f.allowedModels !== null && !f.allowedModels.includes(dto.model))
-      return deny('model_not_allowed');
-    if (f.priceVersionId === null) return deny('model_not_priced');
+      return toDeniedDto('model_not_allowed');
+    if (f.priceVersionId === null) return toDeniedDto('model_not_priced');
     if (f.spendLimit !== null && f.spent.plus(f.held).gte(f.spendLimit))
-      return deny('spend_limit_reached');
-    if (requestId === null) return allowed(f.balance, f.accountHeld, null);
+      return toDeniedDto('spend_limit_reached');
+    if (requestId === null) return toAllowedDto(f, f.balance, f.accountHeld, null);
 
     // Read with the facts; a version never changes, so this is a cache hit after the first.
     const price = (await this.catalog.versionsById([f.priceVersionId])).get(f.priceVersionId);
-    if (!price) return deny('model_not_priced');
+    if (!price) return toDeniedDto('model_not_priced');
     const amount = holdAmountFor(
       price,
       { n: dto.n ?? 1, size: dto.size, quality: dto.quality },
@@ -184,18 +159,19 @@ export class TokensService {
     });
     switch (placed.kind) {
       case 'placed':
-        return allowed(placed.balance, placed.held, {
-          requestId,
-          amount: formatExact(placed.hold.amount),
-          expiresAt: placed.hold.expiresAt.toISOString(),
-        });
+        return toAllowedDto(
+          f,
+          placed.balance,
+          placed.held,
+          toAuthorizeHoldDto(requestId, placed.hold),
+        );
       case 'denied':
-        if (placed.reason !== 'unusable') return deny(placed.reason);
+        if (placed.reason !== 'unusable') return toDeniedDto(placed.reason);
         // The token or account changed since the facts were read: ask again, once.
-        return retried ? deny('revoked') : this.authorize(dto, true);
+        return retried ? toDeniedDto('revoked') : this.authorize(dto, true);
       case 'exists':
         // Another authorize with this request id won the race, or its usage arrived.
-        return retried ? deny('request_settled') : this.authorize(dto, true);
+        return retried ? toDeniedDto('request_settled') : this.authorize(dto, true);
     }
   }
 

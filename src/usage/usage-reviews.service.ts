@@ -1,31 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { DomainError, notFound } from '../common/errors/domain-error.js';
-import { formatExact, formatRatio } from '../common/money/money.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
 import { AuditService } from '../audit/audit.service.js';
 import { LedgerService } from '../ledger/ledger.service.js';
 import { UsageReviewDto } from './dto/usage-review.dto.js';
+import { toUsageReviewDto } from './usage-reviews.mapper.js';
 import { UsageReviewsRepository } from './usage-reviews.repository.js';
 import { CatalogService } from '../catalog/catalog.service.js';
-import { withBreakdowns } from './usage.mapper.js';
+import { withBreakdowns } from './usage.breakdowns.js';
 import type { StoredUsage, UsageRecord } from './usage.repository.js';
-
-export const toUsageReviewDto = (r: UsageRecord): UsageReviewDto => ({
-  requestId: r.requestId,
-  accountId: r.accountId,
-  tokenId: r.tokenId,
-  model: r.model,
-  outcome: r.outcome,
-  charge: formatExact(r.charge),
-  group: r.group,
-  ratio: formatRatio(r.ratio),
-  priceVersion: r.priceVersion,
-  breakdown: r.breakdown,
-  occurredAt: r.occurredAt.toISOString(),
-  recordedAt: r.recordedAt.toISOString(),
-  reviewedAt: r.reviewedAt?.toISOString() ?? null,
-});
 
 const alreadyDecided = (r: StoredUsage): DomainError =>
   new DomainError(

@@ -22,16 +22,14 @@ import {
   USAGE_EVENT_SHAPE,
   UsageEventDto,
 } from './dto/usage-event.dto.js';
-import { IngestQueue } from './ingest-queue.js';
-import { toArchivedResponse, toBatchResult, toIngestResponse } from './usage.mapper.js';
-import { EventOutcome, incoming } from './usage.service.js';
+import { CheckedEvent, UsageIngestService } from './usage-ingest.service.js';
 
 @ApiTags('gateway')
 @ApiBearerAuth()
 @Roles('gateway')
 @Controller('v1/usage-events')
 export class UsageController {
-  constructor(@Inject(IngestQueue) private readonly queue: IngestQueue) {}
+  constructor(@Inject(UsageIngestService) private readonly ingest: UsageIngestService) {}
 
   @Post()
   @ApiCreatedResponse({
@@ -45,14 +43,9 @@ export class UsageController {
   ): Promise<IngestResponseDto | ArchivedIngestResponseDto> {
     // The hot path: a plain valid event skips class-transformer and class-validator.
     const dto = await checkBody(body, USAGE_EVENT_SHAPE, UsageEventDto);
-    const outcome = await this.queue.submit(incoming(dto));
-    if (outcome.kind === 'rejected') throw outcome.error;
-    if (outcome.kind === 'archived') {
-      res.status(200);
-      return toArchivedResponse(outcome);
-    }
-    res.status(outcome.duplicate ? 200 : 201);
-    return toIngestResponse(outcome.record, outcome.duplicate);
+    const { status, body: answer } = await this.ingest.ingestOne(dto);
+    res.status(status);
+    return answer;
   }
 
   @Post('batch')
@@ -66,14 +59,7 @@ export class UsageController {
     // Only the envelope is checked here; each event is validated on its own, so one bad
     // event is rejected and the rest go through.
     const events = checkEnvelope(body);
-    const checked = await Promise.all(events.map(checkEvent));
-    const written = await this.queue.submitAll(
-      checked.flatMap((c) => (c.ok ? [incoming(c.event)] : [])),
-    );
-    // Valid events take their outcomes in order; invalid ones keep their rejection.
-    let next = 0;
-    const results = checked.map((c) => (c.ok ? written[next++] : c.outcome));
-    return { results: results.map(toBatchResult) };
+    return this.ingest.ingestBatch(await Promise.all(events.map(checkEvent)));
   }
 }
 
@@ -94,9 +80,7 @@ function checkEnvelope(body: unknown): unknown[] {
   return events as unknown[];
 }
 
-type Checked = { ok: true; event: UsageEventDto } | { ok: false; outcome: EventOutcome };
-
-async function checkEvent(raw: unknown): Promise<Checked> {
+async function checkEvent(raw: unknown): Promise<CheckedEvent> {
   const requestId =
     raw && typeof raw === 'object' && typeof (raw as { requestId?: unknown }).requestId === 'string'
       ? (raw as { requestId: string }).requestId
@@ -104,22 +88,16 @@ async function checkEvent(raw: unknown): Promise<Checked> {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
     return {
       ok: false,
-      outcome: {
-        kind: 'rejected',
-        requestId,
-        error: validationError([{ field: 'event', message: 'event must be an object' }]),
-      },
+      requestId,
+      error: validationError([{ field: 'event', message: 'event must be an object' }]),
     };
   }
   const unstorable = findUnstorable(raw);
   if (unstorable.length > 0) {
     return {
       ok: false,
-      outcome: {
-        kind: 'rejected',
-        requestId: requestId && findUnstorable(requestId).length === 0 ? requestId : null,
-        error: validationError(unstorable),
-      },
+      requestId: requestId && findUnstorable(requestId).length === 0 ? requestId : null,
+      error: validationError(unstorable),
     };
   }
   if (passes(raw, USAGE_EVENT_SHAPE)) return { ok: true, event: raw as UsageEventDto };
@@ -130,14 +108,7 @@ async function checkEvent(raw: unknown): Promise<Checked> {
     validationError: { target: false, value: false },
   });
   if (errors.length > 0) {
-    return {
-      ok: false,
-      outcome: {
-        kind: 'rejected',
-        requestId,
-        error: validationError(flattenValidationErrors(errors)),
-      },
-    };
+    return { ok: false, requestId, error: validationError(flattenValidationErrors(errors)) };
   }
   return { ok: true, event };
 }

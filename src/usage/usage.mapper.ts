@@ -1,32 +1,13 @@
 import type { Decimal } from 'decimal.js';
 import { formatExact, formatRatio, ZERO } from '../common/money/money.js';
-import type { CatalogService } from '../catalog/catalog.service.js';
-import { breakdownOf } from '../pricing/pricing.js';
 import {
   ArchivedIngestResponseDto,
   BatchResultDto,
   IngestResponseDto,
   UsageRecordDto,
 } from './dto/usage-event.dto.js';
-import type { StoredUsage, UsageRecord } from './usage.repository.js';
+import type { UsageRecord } from './usage.repository.js';
 import type { EventOutcome } from './usage.service.js';
-
-/** Stored events with their breakdowns, rebuilt from their (immutable) price versions. */
-export async function withBreakdowns(
-  rows: StoredUsage[],
-  catalog: CatalogService,
-): Promise<UsageRecord[]> {
-  if (rows.length === 0) return [];
-  const prices = await catalog.versionsById(rows.map((r) => r.priceVersionId));
-  return rows.map((r) => ({
-    ...r,
-    breakdown: breakdownOf(
-      prices.get(r.priceVersionId) as NonNullable<ReturnType<typeof prices.get>>,
-      r.outcome,
-      r.quantities,
-    ),
-  }));
-}
 
 /** What the customer was charged: review and voided events show 0 until approved. */
 export const bookedCharge = (r: { outcome: string; charge: Decimal }): Decimal =>
@@ -47,12 +28,12 @@ export const toUsageRecordDto = (r: UsageRecord): UsageRecordDto => ({
   recordedAt: r.recordedAt.toISOString(),
 });
 
-export const toIngestResponse = (r: UsageRecord, duplicate: boolean): IngestResponseDto => ({
+export const toIngestResponseDto = (r: UsageRecord, duplicate: boolean): IngestResponseDto => ({
   ...toUsageRecordDto(r),
   duplicate,
 });
 
-export const toArchivedResponse = (
+export const toArchivedIngestResponseDto = (
   o: Extract<EventOutcome, { kind: 'archived' }>,
 ): ArchivedIngestResponseDto => ({
   requestId: o.archived.requestId,
@@ -65,7 +46,7 @@ export const toArchivedResponse = (
   archived: true,
 });
 
-export function toBatchResult(o: EventOutcome): BatchResultDto {
+export function toBatchResultDto(o: EventOutcome): BatchResultDto {
   if (o.kind === 'archived') {
     return {
       requestId: o.archived.requestId,

@@ -7,6 +7,7 @@ import { UsageReviewsController } from './usage-reviews.controller.js';
 import { UsageReviewsRepository } from './usage-reviews.repository.js';
 import { UsageReviewsService } from './usage-reviews.service.js';
 import { UsageController } from './usage.controller.js';
+import { UsageIngestService } from './usage-ingest.service.js';
 import { UsagePartitions } from './usage-partitions.js';
 import { UsageRepository } from './usage.repository.js';
 import { UsageService } from './usage.service.js';
@@ -18,6 +19,7 @@ import { UsageService } from './usage.service.js';
     UsageRepository,
     UsageService,
     IngestQueue,
+    UsageIngestService,
     UsageReviewsRepository,
     UsageReviewsService,
     UsagePartitions,

@@ -12,7 +12,7 @@ import { LedgerService } from '../ledger/ledger.service.js';
 import { usageCounts } from '../pricing/counts.js';
 import { priceEvent, PricingError, storedLines } from '../pricing/pricing.js';
 import { UsageEventDto } from './dto/usage-event.dto.js';
-import { withBreakdowns } from './usage.mapper.js';
+import { withBreakdowns } from './usage.breakdowns.js';
 import {
   ArchivedUsage,
   NewUsageRecord,

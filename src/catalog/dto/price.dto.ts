@@ -24,6 +24,15 @@ import { BILLING_MODES, type BillingMode } from '../../pricing/pricing.js';
 export { BILLING_MODES, type BillingMode } from '../../pricing/pricing.js';
 export const MODEL_NAME = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** A tokens price's per-token fields, as PutPriceDto takes and PriceVersionDto shows them. */
+export const TOKEN_FIELDS = [
+  'inputText',
+  'inputImage',
+  'cachedInput',
+  'outputText',
+  'outputImage',
+] as const;
+
 const TOKEN_PRICE = { min: '0', max: '1000000', maxScale: 10, allowUndefined: true };
 const FLAT_PRICE = {
   min: '0',
