@@ -1,5 +1,6 @@
-import { formatExact, formatRatio } from '../common/money/money.js';
+import { formatExact } from '../common/money/money.js';
 import type { UsageReviewDto } from './dto/usage-review.dto.js';
+import { toUsagePricingDto } from './usage.mapper.js';
 import type { UsageRecord } from './usage.repository.js';
 
 export const toUsageReviewDto = (r: UsageRecord): UsageReviewDto => ({
@@ -8,12 +9,8 @@ export const toUsageReviewDto = (r: UsageRecord): UsageReviewDto => ({
   tokenId: r.tokenId,
   model: r.model,
   outcome: r.outcome,
+  // As priced, not bookedCharge: the amount an approval books (or booked).
   charge: formatExact(r.charge),
-  group: r.group,
-  ratio: formatRatio(r.ratio),
-  priceVersion: r.priceVersion,
-  breakdown: r.breakdown,
-  occurredAt: r.occurredAt.toISOString(),
-  recordedAt: r.recordedAt.toISOString(),
+  ...toUsagePricingDto(r),
   reviewedAt: r.reviewedAt?.toISOString() ?? null,
 });

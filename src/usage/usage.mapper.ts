@@ -13,6 +13,21 @@ import type { EventOutcome } from './usage.service.js';
 export const bookedCharge = (r: { outcome: string; charge: Decimal }): Decimal =>
   r.outcome === 'review' || r.outcome === 'voided' ? ZERO : r.charge;
 
+/** How an event was priced and when: the fields a usage record and a usage review share. */
+export const toUsagePricingDto = (
+  r: UsageRecord,
+): Pick<
+  UsageRecordDto,
+  'group' | 'ratio' | 'priceVersion' | 'breakdown' | 'occurredAt' | 'recordedAt'
+> => ({
+  group: r.group,
+  ratio: formatRatio(r.ratio),
+  priceVersion: r.priceVersion,
+  breakdown: r.breakdown,
+  occurredAt: r.occurredAt.toISOString(),
+  recordedAt: r.recordedAt.toISOString(),
+});
+
 export const toUsageRecordDto = (r: UsageRecord): UsageRecordDto => ({
   requestId: r.requestId,
   tokenId: r.tokenId,
@@ -20,12 +35,7 @@ export const toUsageRecordDto = (r: UsageRecord): UsageRecordDto => ({
   outcome: r.outcome,
   reason: r.reason,
   charge: formatExact(bookedCharge(r)),
-  group: r.group,
-  ratio: formatRatio(r.ratio),
-  priceVersion: r.priceVersion,
-  breakdown: r.breakdown,
-  occurredAt: r.occurredAt.toISOString(),
-  recordedAt: r.recordedAt.toISOString(),
+  ...toUsagePricingDto(r),
 });
 
 export const toIngestResponseDto = (r: UsageRecord, duplicate: boolean): IngestResponseDto => ({
