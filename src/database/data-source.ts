@@ -11,6 +11,7 @@ import { PaymentsGuard1764600000000 } from '../../migrations/1764600000000-payme
 import { Console1764700000000 } from '../../migrations/1764700000000-console.js';
 import { UsagePartitions1764800000000 } from '../../migrations/1764800000000-usage-partitions.js';
 import { HoldFunction1764810000000 } from '../../migrations/1764810000000-hold-function.js';
+import { HotUpdates1764820000000 } from '../../migrations/1764820000000-hot-updates.js';
 
 /** Migrations in the order they run; listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS = [
@@ -26,6 +27,7 @@ export const MIGRATIONS = [
   Console1764700000000,
   UsagePartitions1764800000000,
   HoldFunction1764810000000,
+  HotUpdates1764820000000,
 ];
 
 export interface DatabaseSettings {
