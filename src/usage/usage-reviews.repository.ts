@@ -4,9 +4,9 @@ import { money } from '../common/money/money.js';
 import { CursorKey } from '../common/pagination/pagination.js';
 import { sqlRows } from '../database/sql.js';
 import type { Booking } from '../ledger/ledger.types.js';
-import { StoredUsage, toStoredUsage, USAGE_COLUMNS, UsageRowOf } from './usage.repository.js';
+import { StoredUsage, toStoredUsage, USAGE_COLUMNS, UsageRow } from './usage.repository.js';
 
-type Row = UsageRowOf & { fingerprint: string };
+type Row = UsageRow & { fingerprint: string };
 
 /** The event's row in its month's partition (the register says which), with the fingerprint. */
 const EVENT_OF = `usage_events e JOIN usage_requests r ON r.key = usage_request_key(e.request_id)`;

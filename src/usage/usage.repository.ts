@@ -78,7 +78,8 @@ export interface ArchivedUsage {
 /** The stored fingerprint of a body's hex SHA-256. */
 export const storedHash = (hash: string): string => hash.slice(0, 32);
 
-interface UsageRow {
+/** A usage_events row as USAGE_COLUMNS reads it. */
+export interface UsageRow {
   id: string;
   request_id: string;
   account_id: string;
@@ -129,14 +130,6 @@ export const toStoredUsage = (r: UsageRow, requestHash: string): StoredUsage => 
   recordedAt: r.recorded_at,
   reviewedAt: r.reviewed_at,
 });
-
-export type UsageRowOf = UsageRow;
-
-/**
- * Where the register says a request's event lives: the partition (recorded_at) and the
- * account, so the lookup is one probe of usage_events (account_id, recorded_at, id).
- */
-export const REGISTER_JOIN = `JOIN usage_events e ON e.account_id = r.account_id AND e.recorded_at = r.recorded_at`;
 
 @Injectable()
 export class UsageRepository {
