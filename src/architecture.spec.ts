@@ -41,8 +41,11 @@ const EXCEPTIONS: Record<string, { tables: string[]; why: string }> = {
     why: 'an account read subtracts expired, unswept holds from held, so they stop counting at expiry',
   },
   'tokens/tokens.repository.ts': {
-    tables: ['accounts', 'groups', 'price_versions', 'holds', 'usage_requests'],
-    why: 'authorize reads the token with its account, group, price and hold in one statement: the gateway calls it before every request',
+    // authorize runs in the SQL function authorize_facts (migration 1764830000000): it reads
+    // the token with its account, group, price in force, the request's hold and whether the
+    // request was booked, and places the hold through holds' own function, holds_place.
+    tables: ['holds'],
+    why: 'a token read subtracts expired, unswept holds from held, so they stop counting at expiry',
   },
   'groups/groups.repository.ts': {
     tables: ['api_tokens'],

@@ -12,6 +12,7 @@ import { Console1764700000000 } from '../../migrations/1764700000000-console.js'
 import { UsagePartitions1764800000000 } from '../../migrations/1764800000000-usage-partitions.js';
 import { HoldFunction1764810000000 } from '../../migrations/1764810000000-hold-function.js';
 import { HotUpdates1764820000000 } from '../../migrations/1764820000000-hot-updates.js';
+import { AuthorizeFunction1764830000000 } from '../../migrations/1764830000000-authorize-function.js';
 
 /** Migrations in the order they run; listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS = [
@@ -28,6 +29,7 @@ export const MIGRATIONS = [
   UsagePartitions1764800000000,
   HoldFunction1764810000000,
   HotUpdates1764820000000,
+  AuthorizeFunction1764830000000,
 ];
 
 export interface DatabaseSettings {

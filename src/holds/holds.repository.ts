@@ -65,6 +65,50 @@ export type PlaceResult =
       reason: 'insufficient_balance' | 'spend_limit_reached' | 'unusable';
     };
 
+/** What holds_place answers (authorize_facts answers the same, prefixed place_). */
+export interface PlaceRow {
+  locked: boolean;
+  placed: boolean;
+  balance_ok: boolean | null;
+  spend_ok: boolean | null;
+  usable: boolean | null;
+  fresh: boolean | null;
+  balance: string | null;
+  held: string | null;
+  created_at: Date | null;
+  expires_at: Date | null;
+  cursor_at: string | null;
+}
+
+/** holds_place's answer for the hold asked for; null when the account or token does not exist. */
+export function toPlaceResult(r: PlaceRow, h: Omit<NewHold, 'ttlSeconds'>): PlaceResult | null {
+  if (!r.locked) return null;
+  if (r.placed && r.balance && r.held && r.created_at && r.expires_at && r.cursor_at) {
+    return {
+      kind: 'placed',
+      hold: {
+        requestId: h.requestId,
+        accountId: h.accountId,
+        tokenId: h.tokenId,
+        model: h.model,
+        amount: h.amount,
+        status: 'active',
+        createdAt: r.created_at,
+        expiresAt: r.expires_at,
+        cursorAt: r.cursor_at,
+      },
+      balance: money(r.balance),
+      held: money(r.held),
+    };
+  }
+  // Checked in the contract's order of importance: a request already held or booked first.
+  if (r.fresh === false || (r.fresh && r.usable && r.balance_ok && r.spend_ok))
+    return { kind: 'exists' };
+  if (!r.usable) return { kind: 'denied', reason: 'unusable' };
+  if (!r.balance_ok) return { kind: 'denied', reason: 'insufficient_balance' };
+  return { kind: 'denied', reason: 'spend_limit_reached' };
+}
+
 /**
  * Holds: money set aside for work in flight (TigerBeetle's pending transfer). Never a ledger
  * entry. Owns `holds`, and writes `accounts.held` and `api_tokens.held` — a deliberate
@@ -87,50 +131,13 @@ export class HoldsRepository {
    * account or token does not exist.
    */
   async place(h: NewHold): Promise<PlaceResult | null> {
-    const rows = await sqlRows<{
-      locked: boolean;
-      placed: boolean;
-      balance_ok: boolean | null;
-      spend_ok: boolean | null;
-      usable: boolean | null;
-      fresh: boolean | null;
-      balance: string | null;
-      held: string | null;
-      created_at: Date | null;
-      expires_at: Date | null;
-      cursor_at: string | null;
-    }>(
+    const rows = await sqlRows<PlaceRow>(
       this.ds,
       `SELECT * FROM holds_place($1, $2, $3, $4, $5, $6)`,
       [h.requestId, h.accountId, h.tokenId, h.model, h.amount.toFixed(), h.ttlSeconds],
       'holds_place',
     );
-    const r = rows[0];
-    if (!r.locked) return null;
-    if (r.placed && r.balance && r.held && r.created_at && r.expires_at && r.cursor_at) {
-      return {
-        kind: 'placed',
-        hold: {
-          requestId: h.requestId,
-          accountId: h.accountId,
-          tokenId: h.tokenId,
-          model: h.model,
-          amount: h.amount,
-          status: 'active',
-          createdAt: r.created_at,
-          expiresAt: r.expires_at,
-          cursorAt: r.cursor_at,
-        },
-        balance: money(r.balance),
-        held: money(r.held),
-      };
-    }
-    // Checked in the contract's order of importance: a request already held or booked first.
-    if (r.fresh === false || (r.fresh && r.usable && r.balance_ok && r.spend_ok))
-      return { kind: 'exists' };
-    if (!r.usable) return { kind: 'denied', reason: 'unusable' };
-    if (!r.balance_ok) return { kind: 'denied', reason: 'insufficient_balance' };
-    return { kind: 'denied', reason: 'spend_limit_reached' };
+    return toPlaceResult(rows[0], h);
   }
 
   /** Locks the account that owns the hold; null when there is no such hold. */

@@ -32,12 +32,14 @@ export class HoldsService {
     model: string;
     amount: Decimal;
   }): Promise<PlaceResult> {
-    const placed = await this.repo.place({
-      ...h,
-      ttlSeconds: this.config.get('spend', { infer: true }).holdTtlSeconds,
-    });
+    const placed = await this.repo.place({ ...h, ttlSeconds: this.ttlSeconds() });
     if (!placed) throw notFound('account');
     return placed;
+  }
+
+  /** How long a hold lasts unless settled or released (HOLD_TTL_SECONDS). */
+  ttlSeconds(): number {
+    return this.config.get('spend', { infer: true }).holdTtlSeconds;
   }
 
   find(requestId: string): Promise<Hold | null> {

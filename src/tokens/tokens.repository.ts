@@ -4,6 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { money } from '../common/money/money.js';
 import { CursorKey } from '../common/pagination/pagination.js';
 import { sqlRows } from '../database/sql.js';
+import { PlaceResult, toPlaceResult } from '../holds/holds.repository.js';
 
 export interface Token {
   id: string;
@@ -100,6 +101,20 @@ export interface AuthorizeFacts {
   hold: { tokenId: string; status: 'active' | 'closed'; amount: Decimal; expiresAt: Date } | null;
   /** Whether a usage event with the request id was already recorded. */
   requestRecorded: boolean;
+  /** When a hold was asked for with the facts (HoldAttempt) and tried: how it went. */
+  placement: PlaceResult | null;
+}
+
+/**
+ * A hold to place with the facts, in the same round trip: its amount as computed from the
+ * price version and group ratio named here. authorize_facts places it only when both are
+ * still the ones in force and every check authorize makes before a hold passes.
+ */
+export interface HoldAttempt {
+  amount: Decimal;
+  priceVersionId: string;
+  ratio: Decimal;
+  ttlSeconds: number;
 }
 
 export interface TokenPatch {
@@ -213,13 +228,16 @@ export class TokensRepository {
   }
 
   /**
-   * Reads the token with its account, group and whether the model has a price in force.
-   * One statement across those tables because the gateway calls this before every request.
+   * Reads the token with its account, group, the model's price in force and the request's
+   * hold, in one statement (authorize_facts, migration 1764830000000) because the gateway
+   * calls this before every request. With a HoldAttempt, the same call also places the hold
+   * when nothing stands in its way: one round trip for the whole authorize.
    */
   async authorizeFacts(
     keyHash: string,
     model: string,
     requestId: string | null,
+    attempt: HoldAttempt | null = null,
   ): Promise<AuthorizeFacts | null> {
     const rows = await sqlRows<{
       id: string;
@@ -242,23 +260,29 @@ export class TokensRepository {
       hold_amount: string | null;
       hold_expires_at: Date | null;
       request_recorded: boolean;
+      place_locked: boolean | null;
+      placed: boolean | null;
+      balance_ok: boolean | null;
+      spend_ok: boolean | null;
+      usable: boolean | null;
+      fresh: boolean | null;
+      place_balance: string | null;
+      place_held: string | null;
+      place_created_at: Date | null;
+      place_expires_at: Date | null;
+      place_cursor_at: string | null;
     }>(
       this.ds,
-      `SELECT t.id, t.account_id, t.status, t.expires_at, t.spend_limit, t.spent,
-              t.held - ${expiredHeld('t.account_id', 't.id')} AS held, t.allowed_models, t.group_name,
-              g.ratio, a.status AS account_status, a.balance, a.held - ${expiredHeld('a.id')} AS account_held,
-              a.credit_limit,
-              (SELECT p.id FROM price_versions p WHERE p.model = $2 AND p.effective_from <= now()
-               ORDER BY p.effective_from DESC, p.version DESC LIMIT 1) AS price_version_id,
-              h.token_id AS hold_token_id, (h.status = 'active' AND h.expires_at > now()) AS hold_active,
-              h.amount AS hold_amount, h.expires_at AS hold_expires_at,
-              ($3::varchar IS NOT NULL AND EXISTS (SELECT 1 FROM usage_requests u WHERE u.key = usage_request_key($3))) AS request_recorded
-       FROM api_tokens t
-       JOIN groups g ON g.name = t.group_name
-       JOIN accounts a ON a.id = t.account_id
-       LEFT JOIN holds h ON h.request_id = $3
-       WHERE t.key_hash = $1`,
-      [keyHash, model, requestId],
+      `SELECT * FROM authorize_facts($1, $2, $3, $4, $5, $6, $7)`,
+      [
+        keyHash,
+        model,
+        requestId,
+        attempt?.amount.toFixed() ?? null,
+        attempt?.priceVersionId ?? null,
+        attempt?.ratio.toFixed() ?? null,
+        attempt?.ttlSeconds ?? null,
+      ],
       'tokens_authorize_facts',
     );
     const r = rows[0];
@@ -289,6 +313,31 @@ export class TokensRepository {
             }
           : null,
       requestRecorded: r.request_recorded,
+      placement:
+        attempt && requestId !== null && r.place_locked !== null
+          ? toPlaceResult(
+              {
+                locked: r.place_locked,
+                placed: r.placed ?? false,
+                balance_ok: r.balance_ok,
+                spend_ok: r.spend_ok,
+                usable: r.usable,
+                fresh: r.fresh,
+                balance: r.place_balance,
+                held: r.place_held,
+                created_at: r.place_created_at,
+                expires_at: r.place_expires_at,
+                cursor_at: r.place_cursor_at,
+              },
+              {
+                requestId,
+                accountId: r.account_id,
+                tokenId: r.id,
+                model,
+                amount: attempt.amount,
+              },
+            )
+          : null,
     };
   }
 }

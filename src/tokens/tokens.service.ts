@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { Decimal } from 'decimal.js';
 import { AccountsService } from '../accounts/accounts.service.js';
 import { isUuid } from '../common/ids.js';
 import { generateSecret, hashSecret, keyPrefix } from '../auth/secrets.js';
@@ -26,10 +27,13 @@ import {
   toTokenDto,
   toTokenWithKeyDto,
 } from './tokens.mapper.js';
-import { AdminLimits, Token, TokensRepository } from './tokens.repository.js';
+import { AdminLimits, HoldAttempt, Token, TokensRepository } from './tokens.repository.js';
 
 /** Who is acting on tokens: an admin may use any group, a customer only selectable ones. */
 export type TokenActor = 'admin' | 'customer';
+
+/** Keys whose price version and ratio authorize remembers (a hint only: see HoldAttempt). */
+const MAX_REMEMBERED_KEYS = 100_000;
 
 @Injectable()
 export class TokensService {
@@ -123,8 +127,15 @@ export class TokensService {
    */
   async authorize(dto: AuthorizeDto, retried = false): Promise<AuthorizeResultDto> {
     const requestId = dto.requestId ?? null;
-    const f = await this.repo.authorizeFacts(hashSecret(dto.key), dto.model, requestId);
+    const keyHash = hashSecret(dto.key);
+    const attempt = requestId === null ? null : await this.holdAttempt(keyHash, dto);
+    const f = await this.repo.authorizeFacts(keyHash, dto.model, requestId, attempt);
     if (!f) return toDeniedDto('invalid_key');
+    // Placed with the facts: every check below passed in that statement, on the same facts.
+    if (requestId !== null && f.placement?.kind === 'placed') {
+      const { hold, balance, held } = f.placement;
+      return toAllowedDto(f, balance, held, toAuthorizeHoldDto(requestId, hold));
+    }
     if (f.status === 'revoked') return toDeniedDto('revoked');
     if (f.expiresAt !== null && f.expiresAt.getTime() <= Date.now()) return toDeniedDto('expired');
     if (f.accountStatus === 'suspended') return toDeniedDto('account_suspended');
@@ -142,21 +153,25 @@ export class TokensService {
       return toDeniedDto('spend_limit_reached');
     if (requestId === null) return toAllowedDto(f, f.balance, f.accountHeld, null);
 
-    // Read with the facts; a version never changes, so this is a cache hit after the first.
-    const price = (await this.catalog.versionsById([f.priceVersionId])).get(f.priceVersionId);
-    if (!price) return toDeniedDto('model_not_priced');
-    const amount = holdAmountFor(
-      price,
-      { n: dto.n ?? 1, size: dto.size, quality: dto.quality },
-      f.ratio,
-    );
-    const placed = await this.holds.place({
-      requestId,
-      accountId: f.accountId,
-      tokenId: f.tokenId,
-      model: dto.model,
-      amount,
-    });
+    this.remember(keyHash, dto.model, f.priceVersionId, f.ratio);
+    // Tried with the facts and refused there (the amount did not fit, or a race), or not tried
+    // (first authorize of this key and model, or the price or ratio changed since): place now.
+    let placed = f.placement;
+    if (!placed) {
+      const price = (await this.catalog.versionsById([f.priceVersionId])).get(f.priceVersionId);
+      if (!price) return toDeniedDto('model_not_priced');
+      placed = await this.holds.place({
+        requestId,
+        accountId: f.accountId,
+        tokenId: f.tokenId,
+        model: dto.model,
+        amount: holdAmountFor(
+          price,
+          { n: dto.n ?? 1, size: dto.size, quality: dto.quality },
+          f.ratio,
+        ),
+      });
+    }
     switch (placed.kind) {
       case 'placed':
         return toAllowedDto(
@@ -173,6 +188,45 @@ export class TokensService {
         // Another authorize with this request id won the race, or its usage arrived.
         return retried ? toDeniedDto('request_settled') : this.authorize(dto, true);
     }
+  }
+
+  /**
+   * The price version and group ratio of this key's last authorize for the model, per key
+   * hash: a hint, never trusted. The hold computed from them goes with the facts query, which
+   * places it only if both are still the ones in force (HoldAttempt).
+   */
+  private readonly lastPrice = new Map<string, { priceVersionId: string; ratio: Decimal }>();
+
+  private async holdAttempt(keyHash: string, dto: AuthorizeDto): Promise<HoldAttempt | null> {
+    const last = this.lastPrice.get(`${keyHash} ${dto.model}`);
+    if (!last) return null;
+    const price = (await this.catalog.versionsById([last.priceVersionId])).get(last.priceVersionId);
+    if (!price) return null;
+    let amount: Decimal;
+    try {
+      amount = holdAmountFor(
+        price,
+        { n: dto.n ?? 1, size: dto.size, quality: dto.quality },
+        last.ratio,
+      );
+    } catch {
+      // Whatever holdAmountFor refuses, the usual path below answers as it always did.
+      return null;
+    }
+    return {
+      amount,
+      priceVersionId: last.priceVersionId,
+      ratio: last.ratio,
+      ttlSeconds: this.holds.ttlSeconds(),
+    };
+  }
+
+  private remember(keyHash: string, model: string, priceVersionId: string, ratio: Decimal): void {
+    const k = `${keyHash} ${model}`;
+    const last = this.lastPrice.get(k);
+    if (last && last.priceVersionId === priceVersionId && last.ratio.eq(ratio)) return;
+    if (this.lastPrice.size >= MAX_REMEMBERED_KEYS) this.lastPrice.clear();
+    this.lastPrice.set(k, { priceVersionId, ratio });
   }
 
   /** 404 when the token does not exist, 403 when it belongs to another account. */

@@ -1,0 +1,91 @@
+import { MigrationInterface, QueryRunner } from 'typeorm';
+
+/**
+ * authorize in one round trip. authorize_facts reads what authorize needs about a key (the
+ * statement TokensRepository.authorizeFacts ran before) and, when the caller already knows
+ * the hold's amount, places the hold through holds_place in the same call. The caller knows
+ * the amount from the key's previous authorize: the price version and group ratio it was
+ * computed with are passed in and must still be the ones in force, and every check authorize
+ * makes before placing a hold must pass on the facts just read; otherwise nothing is placed
+ * and the caller places the hold itself, as before (two round trips).
+ *
+ * Parameters: key hash, model, request id (or null), amount (or null: read only), the price
+ * version id and group ratio the amount was computed with, hold TTL in seconds.
+ */
+export class AuthorizeFunction1764830000000 implements MigrationInterface {
+  name = 'AuthorizeFunction1764830000000';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`
+      CREATE FUNCTION authorize_facts(bpchar, varchar, varchar, numeric, bigint, numeric, int)
+      RETURNS TABLE (id uuid, account_id uuid, status varchar, expires_at timestamptz, spend_limit numeric,
+                     spent numeric, held numeric, allowed_models text[], group_name varchar, ratio numeric,
+                     account_status varchar, balance numeric, account_held numeric, credit_limit numeric,
+                     price_version_id bigint, hold_token_id uuid, hold_active boolean, hold_amount numeric,
+                     hold_expires_at timestamptz, request_recorded boolean,
+                     place_locked boolean, placed boolean, balance_ok boolean, spend_ok boolean,
+                     usable boolean, fresh boolean, place_balance text, place_held text,
+                     place_created_at timestamptz, place_expires_at timestamptz, place_cursor_at text)
+      LANGUAGE plpgsql VOLATILE
+      AS $fn$
+      #variable_conflict use_column
+      DECLARE
+        f record;
+        p record;
+      BEGIN
+      SELECT t.id, t.account_id, t.status, t.expires_at, t.spend_limit, t.spent,
+             t.held - COALESCE((SELECT sum(x.amount) FROM holds x WHERE x.account_id = t.account_id
+               AND x.token_id = t.id AND x.status = 'active' AND x.expires_at <= now()), 0) AS held,
+             t.allowed_models, t.group_name, g.ratio, a.status AS account_status, a.balance,
+             a.held - COALESCE((SELECT sum(x.amount) FROM holds x WHERE x.account_id = a.id
+               AND x.status = 'active' AND x.expires_at <= now()), 0) AS account_held,
+             a.credit_limit,
+             (SELECT v.id FROM price_versions v WHERE v.model = $2 AND v.effective_from <= now()
+              ORDER BY v.effective_from DESC, v.version DESC LIMIT 1) AS price_version_id,
+             h.token_id AS hold_token_id, (h.status = 'active' AND h.expires_at > now()) AS hold_active,
+             h.amount AS hold_amount, h.expires_at AS hold_expires_at,
+             ($3 IS NOT NULL AND EXISTS (SELECT 1 FROM usage_requests u WHERE u.key = usage_request_key($3)))
+               AS request_recorded
+      INTO f
+      FROM api_tokens t
+      JOIN groups g ON g.name = t.group_name
+      JOIN accounts a ON a.id = t.account_id
+      LEFT JOIN holds h ON h.request_id = $3
+      WHERE t.key_hash = $1;
+      IF NOT FOUND THEN
+        RETURN;
+      END IF;
+      -- The checks TokensService.authorize makes before it places a hold, on the same facts.
+      IF $3 IS NOT NULL AND $4 IS NOT NULL
+         AND f.status = 'active' AND (f.expires_at IS NULL OR f.expires_at > now())
+         AND f.account_status = 'active'
+         AND f.hold_token_id IS NULL AND NOT f.request_recorded
+         AND f.balance - f.account_held + f.credit_limit > 0
+         AND (f.allowed_models IS NULL OR $2 = ANY (f.allowed_models))
+         AND f.price_version_id = $5 AND f.ratio = $6
+         AND (f.spend_limit IS NULL OR f.spent + f.held < f.spend_limit) THEN
+        SELECT * INTO p FROM holds_place($3, f.account_id, f.id, $2, $4, $7);
+        RETURN QUERY SELECT f.id, f.account_id, f.status::varchar, f.expires_at, f.spend_limit, f.spent,
+          f.held, f.allowed_models, f.group_name::varchar, f.ratio, f.account_status::varchar, f.balance,
+          f.account_held, f.credit_limit, f.price_version_id, f.hold_token_id, f.hold_active,
+          f.hold_amount, f.hold_expires_at, f.request_recorded,
+          p.locked, p.placed, p.balance_ok, p.spend_ok, p.usable, p.fresh, p.balance, p.held,
+          p.created_at, p.expires_at, p.cursor_at;
+      ELSE
+        RETURN QUERY SELECT f.id, f.account_id, f.status::varchar, f.expires_at, f.spend_limit, f.spent,
+          f.held, f.allowed_models, f.group_name::varchar, f.ratio, f.account_status::varchar, f.balance,
+          f.account_held, f.credit_limit, f.price_version_id, f.hold_token_id, f.hold_active,
+          f.hold_amount, f.hold_expires_at, f.request_recorded,
+          NULL::boolean, NULL::boolean, NULL::boolean, NULL::boolean, NULL::boolean, NULL::boolean,
+          NULL::text, NULL::text, NULL::timestamptz, NULL::timestamptz, NULL::text;
+      END IF;
+      END
+      $fn$`);
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query(
+      `DROP FUNCTION authorize_facts(bpchar, varchar, varchar, numeric, bigint, numeric, int)`,
+    );
+  }
+}
