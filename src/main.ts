@@ -7,7 +7,7 @@ import { configureApp } from './app.setup.js';
 import { generateSecret } from './auth/secrets.js';
 import { AppConfig, loadConfig } from './config/app.config.js';
 import { startLocalDatabase } from './database/resolve-database.js';
-import { createPino, httpLogger, PinoNestLogger } from './common/logging/logger.js';
+import { accessLog, createPino, PinoNestLogger } from './common/logging/logger.js';
 
 type Log = ReturnType<typeof createPino>;
 
@@ -108,7 +108,7 @@ async function bootstrap(): Promise<void> {
     if (draining.on) res.setHeader('Connection', 'close');
     next();
   });
-  configureApp(app, { requestLogger: httpLogger(log) });
+  configureApp(app, { requestLogger: accessLog(log) });
   onShutdown(app, config, log, draining, stopDb);
   await app.listen(config.app.port);
   const server: Server = app.getHttpServer();

@@ -1,6 +1,8 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import type { RequestWithHeaderErrors } from '../http/idempotency-key.js';
+import type { IdentifiedRequest } from '../http/request-context.js';
+import type { LogFields } from '../logging/logger.js';
 import { DomainError, ErrorCode, ErrorDetail, statusOf } from './domain-error.js';
 
 interface ErrorBody {
@@ -14,7 +16,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
-    const req = host.switchToHttp().getRequest<RequestWithHeaderErrors>();
+    const req = host.switchToHttp().getRequest<RequestWithHeaderErrors & IdentifiedRequest>();
     const [status, body] = this.toBody(exception);
     // A bad header and a bad body are reported together, every failing field named once.
     if (body.error.code === 'validation_failed' && req.headerErrors?.length) {
@@ -29,10 +31,11 @@ export class AllExceptionsFilter implements ExceptionFilter {
     // Coded domain errors (e.g. 503 payments_not_configured) are answers, not faults.
     if (status >= 500 && !(exception instanceof DomainError)) {
       const err = exception instanceof Error ? exception : new Error(String(exception));
+      // The line names its request, as the request's access line does (PinoNestLogger).
+      const line: LogFields = { msg: `${err.name}: ${err.message}`, reqId: req.id };
       // A lock or statement timeout is load, answered 503 for a retry: a warning, no stack.
-      if (body.error.code === 'service_unavailable')
-        this.logger.warn(`${err.name}: ${err.message}`);
-      else this.logger.error(`${err.name}: ${err.message}`, err.stack);
+      if (body.error.code === 'service_unavailable') this.logger.warn(line);
+      else this.logger.error(line, err.stack);
     }
     if (res.headersSent) return;
     // A body we refused without reading (no key, too large) is not worth receiving.

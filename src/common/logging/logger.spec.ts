@@ -1,7 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
+import express from 'express';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { REDACT } from './logger.js';
+import { requestContext } from '../http/request-context.js';
+import { accessLog, PinoNestLogger, REDACT } from './logger.js';
 
 describe('log redaction', () => {
   it('never writes an Authorization, Stripe-Signature or Idempotency-Key header to a log line', () => {
@@ -27,5 +30,78 @@ describe('log redaction', () => {
     expect(out).not.toContain('ck_super_secret_value');
     expect(out).not.toContain('v1=abcdef');
     expect(out).not.toContain('key-123');
+  });
+});
+
+describe('access log', () => {
+  const capture = () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString().split('\n').filter(Boolean))
+          lines.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    });
+    return { lines, log: pino({ redact: { paths: REDACT, censor: '[redacted]' } }, sink) };
+  };
+
+  it('writes one line per request with its id, method, path, status and time, and no header', async () => {
+    const { lines, log } = capture();
+    const app = express();
+    app.use(requestContext);
+    app.use(accessLog(log));
+    app.get('/ok', (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.post('/boom', (_req, res) => {
+      res.status(503).json({ error: 'busy' });
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const ok = await fetch(`http://127.0.0.1:${port}/ok?limit=5`, {
+        headers: { 'X-Request-Id': 'req-1', Authorization: 'Bearer sk-secret-value' },
+      });
+      expect(ok.status).toBe(200);
+      const boom = await fetch(`http://127.0.0.1:${port}/boom`, { method: 'POST' });
+      expect(boom.status).toBe(503);
+      await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      server.close();
+    }
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({
+      level: 30,
+      msg: 'request completed',
+      reqId: 'req-1',
+      req: { method: 'GET', url: '/ok?limit=5' },
+      res: { statusCode: 200 },
+      responseTime: expect.any(Number),
+    });
+    expect(lines[1]).toMatchObject({
+      level: 50,
+      msg: 'request errored',
+      reqId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      req: { method: 'POST', url: '/boom' },
+      res: { statusCode: 503 },
+    });
+    expect(JSON.stringify(lines)).not.toContain('sk-secret-value');
+  });
+
+  it('lets a Nest log line carry fields of its own, such as the request id of an error', () => {
+    const { lines, log } = capture();
+    const nest = new PinoNestLogger(log);
+    nest.error({ msg: 'Error: broken', reqId: 'req-9' }, 'stack here', 'Errors');
+    nest.warn('plain words', 'Ctx');
+    expect(lines[0]).toMatchObject({
+      level: 50,
+      msg: 'Error: broken',
+      reqId: 'req-9',
+      trace: 'stack here',
+      context: 'Errors',
+    });
+    expect(lines[1]).toMatchObject({ level: 40, msg: 'plain words', context: 'Ctx' });
   });
 });

@@ -1,8 +1,7 @@
 import { LoggerService } from '@nestjs/common';
 import { pino, Logger as Pino } from 'pino';
-import { pinoHttp } from 'pino-http';
 import type { RequestHandler } from 'express';
-import { currentRequest } from '../http/request-context.js';
+import type { IdentifiedRequest } from '../http/request-context.js';
 
 /** Header values that are secrets: never written to a log line. */
 export const REDACT = [
@@ -40,48 +39,76 @@ export function createPino(level: string): Pino {
   );
 }
 
-/** Request logs: method, path, status, time; no bodies (they carry keys and tokens). */
-export function httpLogger(logger: Pino): RequestHandler {
-  return pinoHttp({
-    logger,
-    quietReqLogger: true,
-    // The id requestContext took or made: the same one the response's X-Request-Id carries.
-    genReqId: (req) => (req as { id?: string }).id ?? currentRequest()?.requestId ?? 'unknown',
-    customLogLevel: (_req, res, err) =>
-      err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
-    serializers: {
-      req: (req: { method: string; url: string; id: unknown }) => ({
-        id: req.id,
-        method: req.method,
-        url: req.url,
-      }),
-      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-    },
-  });
+/**
+ * One access line per request when its answer is sent (or its connection closes first):
+ * request id, method, path, status and time in ms; no bodies or headers (they carry keys and
+ * tokens). The fields are pino-http's (`reqId`, `req`, `res`, `responseTime`), written with
+ * one call on the shared logger: pino-http's per-request child logger and serializers cost
+ * about 110 µs a request on the bench, an eighth of a usage event.
+ */
+export function accessLog(logger: Pino): RequestHandler {
+  return (req, res, next) => {
+    const start = performance.now();
+    let done = false;
+    const line = (): void => {
+      if (done) return;
+      done = true;
+      const status = res.headersSent ? res.statusCode : 0;
+      const fields = {
+        reqId: (req as IdentifiedRequest).id,
+        req: { method: req.method, url: req.originalUrl },
+        res: { statusCode: status },
+        responseTime: Math.round(performance.now() - start),
+      };
+      if (!res.writableFinished) logger.warn(fields, 'request aborted');
+      else if (status >= 500) logger.error(fields, 'request errored');
+      else if (status >= 400) logger.warn(fields, 'request completed');
+      else logger.info(fields, 'request completed');
+    };
+    res.once('finish', line);
+    res.once('close', line);
+    next();
+  };
 }
 
-/** Fields of a log line written while a request is served: its id. */
-const withRequest = (fields: Record<string, unknown>): Record<string, unknown> => {
-  const req = currentRequest();
-  return req ? { reqId: req.requestId, ...fields } : fields;
-};
+/** A Nest log message that carries fields of its own, e.g. the request id of an error. */
+export interface LogFields {
+  msg: string;
+  [field: string]: unknown;
+}
 
-/** Nest's own logs (boot, errors) through the same structured logger, naming their request. */
+const isFields = (m: unknown): m is LogFields =>
+  typeof m === 'object' && m !== null && typeof (m as { msg?: unknown }).msg === 'string';
+
+/** Nest's own logs (boot, errors) through the same structured logger. */
 export class PinoNestLogger implements LoggerService {
   constructor(private readonly logger: Pino) {}
   log(message: unknown, context?: string): void {
-    this.logger.info(withRequest({ context }), String(message));
+    this.write('info', message, { context });
   }
   error(message: unknown, trace?: string, context?: string): void {
-    this.logger.error(withRequest({ context, trace }), String(message));
+    this.write('error', message, { context, trace });
   }
   warn(message: unknown, context?: string): void {
-    this.logger.warn(withRequest({ context }), String(message));
+    this.write('warn', message, { context });
   }
   debug(message: unknown, context?: string): void {
-    this.logger.debug(withRequest({ context }), String(message));
+    this.write('debug', message, { context });
   }
   verbose(message: unknown, context?: string): void {
-    this.logger.trace(withRequest({ context }), String(message));
+    this.write('trace', message, { context });
+  }
+
+  private write(
+    level: 'info' | 'error' | 'warn' | 'debug' | 'trace',
+    message: unknown,
+    fields: Record<string, unknown>,
+  ): void {
+    if (isFields(message)) {
+      const { msg, ...own } = message;
+      this.logger[level]({ ...fields, ...own }, msg);
+    } else {
+      this.logger[level](fields, String(message));
+    }
   }
 }
