@@ -60,7 +60,7 @@ describe('reconcile', () => {
     await t.sql.query(
       `WITH reg AS (
          INSERT INTO usage_requests (key, fingerprint, account_id, recorded_at, outcome, charge)
-         VALUES (usage_request_key('forged'), repeat('0', 32)::uuid, $1, now(), 'charged', 0.03)
+         VALUES (usage_request_key('forged'), 0, $1, now(), 'charged', 0.03)
          RETURNING recorded_at
        )
        INSERT INTO usage_events (request_id, account_id, token_id, model, outcome, charge, group_name, ratio,

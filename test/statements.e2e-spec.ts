@@ -357,6 +357,17 @@ describe('statements and usage views', () => {
       );
     });
 
+    it('still takes a cursor of an entry id alone, as pages gave out before', async () => {
+      const all = (await me(a, '/ledger?limit=500').expect(200)).body.data as Json[];
+      const legacy = Buffer.from(JSON.stringify([all[2].id])).toString('base64url');
+      const page = (await me(a, `/ledger?limit=3&cursor=${legacy}`).expect(200)).body;
+      expect((page.data as Json[]).map((e) => e.id)).toEqual(all.slice(3, 6).map((e) => e.id));
+      // Another account's entry id positions nothing in this account's ledger.
+      const other = (await me(b, '/ledger?limit=1').expect(200)).body.data as Json[];
+      const foreign = Buffer.from(JSON.stringify([other[0].id])).toString('base64url');
+      expect((await me(a, `/ledger?cursor=${foreign}`).expect(200)).body.data).toEqual([]);
+    });
+
     it('refuses a forged cursor and an out-of-range limit', async () => {
       const forged = Buffer.from(JSON.stringify(['1 OR 1=1'])).toString('base64url');
       expectInvalid(await me(a, `/ledger?cursor=${forged}`), ['cursor']);

@@ -61,7 +61,8 @@ async function serverInfo(
 const quoteIdent = (s: string): string => `"${s.replace(/"/g, '""')}"`;
 
 /**
- * DATABASE_URL set: two fresh databases on that server, dropped at the end. Unset: an
+ * DATABASE_URL set: two fresh databases on that server, dropped at the end (kept with
+ * BENCH_KEEP_DATABASES=1, to look at what the run stored). Unset: an
  * embedded PostgreSQL in a throw-away folder, its `billing` database for the service and a
  * `bench_pgbench` database beside it.
  */
@@ -76,6 +77,10 @@ export async function prepareDatabases(log: (m: string) => void): Promise<BenchD
     const cleanup = async (): Promise<void> => {
       if (cleaned) return;
       cleaned = true;
+      if (process.env.BENCH_KEEP_DATABASES === '1') {
+        log(`kept for inspection (BENCH_KEEP_DATABASES=1): ${created.join(', ')}`);
+        return;
+      }
       await withClient(given, async (c) => {
         for (const db of created.reverse()) {
           await c

@@ -178,7 +178,6 @@ function targetRows(s: BenchSummary): string[][] {
       ...(p.usageRequests === null
         ? []
         : [['  usage_requests', bytes(p.usageRequests), '—', '', '', '']]),
-      ['  usage_daily', bytes(p.usageDaily), '—', '', '', ''],
       [
         `  ledger_entries (usage: ${fmtInt(st.ledgerRows.usage)} of ${fmtInt(st.ledgerRows.all)} rows)`,
         bytes(p.ledgerEntries),
@@ -187,6 +186,15 @@ function targetRows(s: BenchSummary): string[][] {
         '',
         '',
       ],
+      [
+        `  not per event: usage_daily (${fmtInt(st.usageDailyRows)} rows)`,
+        `+${bytes(p.usageDaily)}`,
+        '—',
+        '',
+        '',
+        '',
+      ],
+      [`  sum with usage_daily`, bytes(st.bytesPerEventWithRollups), '—', '', '', ''],
     );
   }
   throughput('authorize_hold', 'authorizes/s');

@@ -2,11 +2,15 @@
  * Storage per usage event, on disk as the ingestion scenarios left it (tables, TOAST and
  * indexes; no VACUUM FULL), beside pgbench's events and ledger tables for the same events.
  *
- * The service's bytes per event are usage_events (summed over its partitions or inheritance
- * children when it has them: usage_events_YYYY_MM), usage_requests (the request register, when
- * the schema has one), usage_daily, and the share of ledger_entries that usage rows are of all
- * its rows, over the usage_events rows. Measured before the statement bench, whose million
- * events are written straight in SQL.
+ * The service's bytes per event are what every usage event writes a row of: usage_events
+ * (summed over its partitions or inheritance children when it has them: usage_events_YYYY_MM),
+ * usage_requests (the request register, when the schema has one: it holds what was the events'
+ * unique index) and the share of ledger_entries that usage rows are of all its rows, over the
+ * usage_events rows: the issue's own basis (its 1,524 B were usage_events and ledger_entries).
+ * usage_daily, the roll-up, has a row per account, UTC day and model, not per event: it is
+ * reported beside the sum (its rows, its bytes, and the sum with it), since over a short run
+ * with many accounts, HOT row versions left by concurrent updates make it look large. Measured
+ * before the statement bench, whose million events are written straight in SQL.
  */
 import pg from 'pg';
 import { log, TARGETS } from '../lib/config.js';
@@ -25,6 +29,10 @@ export interface StorageParts {
 export interface StorageResult {
   /** usage_events rows, the divisor. */
   usageEvents: number;
+  /** usage_daily rows (account, day, model). */
+  usageDailyRows: number;
+  /** bytesPerEvent with usage_daily's bytes added. */
+  bytesPerEventWithRollups: number | null;
   /** Partitions (or inheritance children) of usage_events; 0 when it is one plain table. */
   usageEventsPartitions: number;
   bytesPerEvent: number | null;
@@ -84,8 +92,10 @@ export async function storagePerEvent(dbs: BenchDatabases): Promise<StorageResul
       `  → ${fmtInt(result.bytesPerEvent)} B per event over ${fmtInt(result.usageEvents)} events` +
         (p
           ? ` (usage_events ${fmtInt(p.usageEvents)}${result.usageEventsPartitions ? ` in ${result.usageEventsPartitions} partitions` : ''}, ` +
-            `${p.usageRequests === null ? '' : `usage_requests ${fmtInt(p.usageRequests)}, `}usage_daily ${fmtInt(p.usageDaily)}, ` +
-            `ledger_entries ${fmtInt(p.ledgerEntries)}); pgbench ${fmtInt(result.pgbench.bytesPerEvent)} B`
+            `${p.usageRequests === null ? '' : `usage_requests ${fmtInt(p.usageRequests)}, `}` +
+            `ledger_entries ${fmtInt(p.ledgerEntries)}); pgbench ${fmtInt(result.pgbench.bytesPerEvent)} B; ` +
+            `with usage_daily (${fmtInt(result.usageDailyRows)} rows, ${fmtInt(p.usageDaily)} B an event) ` +
+            `${fmtInt(result.bytesPerEventWithRollups)} B`
           : ''),
     );
     return result;
@@ -104,8 +114,9 @@ async function measure(dbs: BenchDatabases): Promise<StorageResult> {
       throw new Error('usage_events, usage_daily or ledger_entries is missing');
     const requests = await treeBytes(c, 'usage_requests');
     const rows = (
-      await c.query<{ events: string; usage: string; all: string }>(
+      await c.query<{ events: string; daily: string; usage: string; all: string }>(
         `SELECT (SELECT count(*) FROM usage_events)::text AS events,
+                (SELECT count(*) FROM usage_daily)::text AS daily,
                 count(*) FILTER (WHERE type = 'usage')::text AS usage,
                 count(*)::text AS "all"
          FROM ledger_entries`,
@@ -135,17 +146,13 @@ async function measure(dbs: BenchDatabases): Promise<StorageResult> {
           ledgerEntries: round(perEvent(ledgerUsageBytes, events), 1),
         }
       : null;
-  const total =
-    events > 0
-      ? (service.events.bytes +
-          (service.requests?.bytes ?? 0) +
-          service.daily.bytes +
-          ledgerUsageBytes) /
-        events
-      : null;
-  const bytesPerEvent = total === null ? null : round(total, 1);
+  const perEventBytes = service.events.bytes + (service.requests?.bytes ?? 0) + ledgerUsageBytes;
+  const bytesPerEvent = events > 0 ? round(perEventBytes / events, 1) : null;
   return {
     usageEvents: events,
+    usageDailyRows: Number(service.rows.daily),
+    bytesPerEventWithRollups:
+      events > 0 ? round((perEventBytes + service.daily.bytes) / events, 1) : null,
     usageEventsPartitions: service.events.children,
     bytesPerEvent,
     perEvent: parts,

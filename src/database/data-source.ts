@@ -13,6 +13,7 @@ import { UsagePartitions1764800000000 } from '../../migrations/1764800000000-usa
 import { HoldFunction1764810000000 } from '../../migrations/1764810000000-hold-function.js';
 import { HotUpdates1764820000000 } from '../../migrations/1764820000000-hot-updates.js';
 import { AuthorizeFunction1764830000000 } from '../../migrations/1764830000000-authorize-function.js';
+import { LeanRegisterLedger1764840000000 } from '../../migrations/1764840000000-lean-register-ledger.js';
 
 /** Migrations in the order they run; listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS = [
@@ -30,6 +31,7 @@ export const MIGRATIONS = [
   HoldFunction1764810000000,
   HotUpdates1764820000000,
   AuthorizeFunction1764830000000,
+  LeanRegisterLedger1764840000000,
 ];
 
 export interface DatabaseSettings {

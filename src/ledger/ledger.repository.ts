@@ -89,8 +89,9 @@ export class LedgerRepository {
         entries.map((e) => e.type),
         entries.map((e) => e.amount.toFixed()),
         entries.map((e) => e.balanceAfter.toFixed()),
+        // '' rather than NULL: a row without NULLs carries no null bitmap (8 bytes of header).
         entries.map((e) =>
-          e.model !== undefined && e.description === undefined ? null : describe(e),
+          e.model !== undefined && e.description === undefined ? '' : describe(e),
         ),
         entries.map((e) => e.reference),
         bookedAt,

@@ -112,7 +112,7 @@ export async function reconcile(
       `SELECT e.account_id, e.request_id FROM usage_events e
        LEFT JOIN usage_requests r ON r.key = usage_request_key(e.request_id)
        WHERE r.key IS NULL OR r.account_id <> e.account_id OR r.recorded_at <> e.recorded_at
-          OR r.outcome <> e.outcome OR r.charge <> e.charge
+          OR usage_outcome_name(r.outcome) <> e.outcome OR r.charge <> e.charge
        LIMIT 1000`,
     );
     for (const u of unregistered) {

@@ -10,6 +10,8 @@ import { eventRollupLines } from './usage-views.repository.js';
 
 export interface LedgerLine {
   id: string;
+  /** created_at as PostgreSQL's text (microseconds kept), for the page's cursor. */
+  cursorAt: string;
   type: LedgerEntryType;
   amount: Decimal;
   balanceAfter: Decimal;
@@ -20,6 +22,7 @@ export interface LedgerLine {
 
 interface LedgerLineRow {
   id: string;
+  cursor_at: string;
   type: LedgerEntryType;
   amount: string;
   balance_after: string;
@@ -30,6 +33,7 @@ interface LedgerLineRow {
 
 const toLedgerLine = (r: LedgerLineRow): LedgerLine => ({
   id: r.id,
+  cursorAt: r.cursor_at,
   type: r.type,
   amount: money(r.amount),
   balanceAfter: money(r.balance_after),
@@ -37,6 +41,12 @@ const toLedgerLine = (r: LedgerLineRow): LedgerLine => ({
   reference: r.reference,
   createdAt: r.created_at,
 });
+
+/** Where a ledger page starts: after this entry (`at` null: a cursor of its id alone). */
+export interface LedgerCursor {
+  at: string | null;
+  id: string;
+}
 
 /** Net movements of the month's non-usage entries, by type. */
 export interface LedgerMovements {
@@ -77,26 +87,28 @@ export class StatementsRepository {
   constructor(@Inject(DataSource) private readonly ds: DataSource) {}
 
   /**
-   * Newest first, `limit` rows after the cursor's entry. An account's entries are in the same
-   * order by (created_at, id) as by id (every booking is dated after its account lock), so
-   * this reads backwards down ledger_entries (account_id, created_at, id), the one index the
-   * statements also use.
+   * Newest first, `limit` rows after the cursor's entry, read backwards down the ledger's
+   * primary key (account_id, created_at, id), the one index the statements also use. A
+   * usage entry's description ('' stored) is derived: "<model> request <reference>".
    */
   async ledgerPage(
     accountId: string,
     limit: number,
-    after: CursorKey | null,
+    after: LedgerCursor | null,
   ): Promise<LedgerLine[]> {
     const rows = await sqlRows<LedgerLineRow>(
       this.ds,
-      `SELECT id, type, amount, balance_after, COALESCE(description, model || ' request ' || reference) AS description,
-              reference, created_at
+      `SELECT id, type, amount, balance_after,
+              COALESCE(NULLIF(description, ''), model || ' request ' || reference) AS description,
+              reference, created_at, created_at::text AS cursor_at
        FROM ledger_entries
        WHERE account_id = $1
-         AND ($2::bigint IS NULL
-              OR (created_at, id) < (SELECT c.created_at, c.id FROM ledger_entries c WHERE c.id = $2::bigint))
-       ORDER BY created_at DESC, id DESC LIMIT $3`,
-      [accountId, after ? after[0] : null, limit],
+         AND ($3::bigint IS NULL
+              OR (created_at, id) < (COALESCE($2::timestamptz,
+                                              (SELECT c.created_at FROM ledger_entries c
+                                               WHERE c.account_id = $1 AND c.id = $3::bigint)), $3::bigint))
+       ORDER BY created_at DESC, id DESC LIMIT $4`,
+      [accountId, after?.at ?? null, after?.id ?? null, limit],
     );
     return rows.map(toLedgerLine);
   }
@@ -105,7 +117,7 @@ export class StatementsRepository {
    * balance_after of the last entry booked before `at`, or null when there is none. Every
    * booking is dated after its account lock (see LedgerService), so an account's entries are
    * in the same order by date as by balance chain: one backward probe of
-   * ledger_entries (account_id, created_at, id), however long the history.
+   * the ledger's primary key (account_id, created_at, id), however long the history.
    */
   async balanceBefore(
     accountId: string,

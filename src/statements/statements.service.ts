@@ -7,9 +7,20 @@ import type { LedgerEntryDto } from './dto/ledger-entry.dto.js';
 import type { StatementDto } from './dto/statement.dto.js';
 import { BuiltStatement, buildStatement, parsePeriod, Period } from './statement-math.js';
 import { toLedgerEntryDto, toStatementDto } from './statements.mapper.js';
-import { StatementsRepository } from './statements.repository.js';
+import { LedgerCursor, StatementsRepository } from './statements.repository.js';
 
-const LEDGER_ID = /^\d{1,18}$/;
+/** A ledger page's position: the last entry's created_at (text, microseconds kept) and id, or its id alone. */
+function ledgerCursor(cursor: string | undefined): LedgerCursor | null {
+  if (cursor === undefined) return null;
+  try {
+    const [at, id] = decodeCursor(cursor, ['timestamp', 'int']) ?? [];
+    return { at, id };
+  } catch {
+    // A cursor of the id alone, from before; anything else is refused by this decode.
+    const [id] = decodeCursor(cursor, ['int']) ?? [];
+    return { at: null, id };
+  }
+}
 
 /** The ledger as the customer reads it, and monthly statements. */
 @Injectable()
@@ -22,19 +33,18 @@ export class StatementsService {
     @Inject(AccountsService) private readonly accounts: AccountsService,
   ) {}
 
-  /** Newest first; the cursor is the last id returned (ids grow in booking order). */
+  /**
+   * Newest first; the cursor is the last entry's (created_at, id), the ledger's primary key
+   * after its account. A cursor of an id alone (given out before the key changed) still works.
+   */
   async ledger(
     accountId: string,
     limit = DEFAULT_LIMIT,
     cursor?: string,
   ): Promise<Page<LedgerEntryDto>> {
     await this.accounts.get(accountId);
-    const after = decodeCursor(cursor, ['int']);
-    if (after && !LEDGER_ID.test(after[0])) {
-      throw invalid('cursor', 'is not a cursor this list returned');
-    }
-    const rows = await this.repo.ledgerPage(accountId, limit + 1, after);
-    return toPage(rows, limit, (e) => [e.id], toLedgerEntryDto);
+    const rows = await this.repo.ledgerPage(accountId, limit + 1, ledgerCursor(cursor));
+    return toPage(rows, limit, (e) => [e.cursorAt, e.id], toLedgerEntryDto);
   }
 
   /**

@@ -4,7 +4,13 @@ import { money } from '../common/money/money.js';
 import { CursorKey } from '../common/pagination/pagination.js';
 import { sqlRows } from '../database/sql.js';
 import type { Booking } from '../ledger/ledger.types.js';
-import { StoredUsage, toStoredUsage, USAGE_COLUMNS, UsageRow } from './usage.repository.js';
+import {
+  FINGERPRINT_HEX,
+  StoredUsage,
+  toStoredUsage,
+  USAGE_COLUMNS,
+  UsageRow,
+} from './usage.repository.js';
 
 type Row = UsageRow & { fingerprint: string };
 
@@ -27,7 +33,7 @@ export class UsageReviewsRepository {
   ): Promise<(StoredUsage & { cursorAt: string })[]> {
     const rows = await sqlRows<Row & { cursor_at: string }>(
       this.ds,
-      `SELECT ${USAGE_COLUMNS}, replace(r.fingerprint::text, '-', '') AS fingerprint, e.recorded_at::text AS cursor_at
+      `SELECT ${USAGE_COLUMNS}, ${FINGERPRINT_HEX} AS fingerprint, e.recorded_at::text AS cursor_at
        FROM ${EVENT_OF}
        WHERE e.outcome = 'review' AND ($1::timestamptz IS NULL OR (e.recorded_at, e.id) < ($1::timestamptz, $2::bigint))
        ORDER BY e.recorded_at DESC, e.id DESC LIMIT $3`,
@@ -40,7 +46,7 @@ export class UsageReviewsRepository {
   async find(requestId: string, em: EntityManager = this.ds.manager): Promise<StoredUsage | null> {
     const rows = await sqlRows<Row>(
       em,
-      `SELECT ${USAGE_COLUMNS}, replace(r.fingerprint::text, '-', '') AS fingerprint
+      `SELECT ${USAGE_COLUMNS}, ${FINGERPRINT_HEX} AS fingerprint
        FROM usage_requests r
        JOIN usage_events e ON e.account_id = r.account_id AND e.recorded_at = r.recorded_at AND e.request_id = $1
        WHERE r.key = usage_request_key($1)`,
@@ -79,7 +85,7 @@ export class UsageReviewsRepository {
          RETURNING ${USAGE_COLUMNS}
        ), reg AS (
          UPDATE usage_requests r SET outcome = 'charged' FROM ev WHERE r.key = usage_request_key(ev.request_id)
-         RETURNING replace(r.fingerprint::text, '-', '') AS fingerprint
+         RETURNING ${FINGERPRINT_HEX} AS fingerprint
        ), spend AS (
          UPDATE api_tokens t SET spent = t.spent + ev.charge FROM ev WHERE t.id = ev.token_id
        ), daily AS (
@@ -109,7 +115,7 @@ export class UsageReviewsRepository {
          RETURNING ${USAGE_COLUMNS}
        ), reg AS (
          UPDATE usage_requests r SET outcome = 'voided' FROM ev WHERE r.key = usage_request_key(ev.request_id)
-         RETURNING replace(r.fingerprint::text, '-', '') AS fingerprint
+         RETURNING ${FINGERPRINT_HEX} AS fingerprint
        )
        SELECT ev.*, reg.fingerprint FROM ev, reg`,
       [found.requestId],

@@ -13,7 +13,7 @@ export type UsageReason = SkipReason | 'above_review_limit';
 
 export interface NewUsageRecord {
   requestId: string;
-  /** The body's fingerprint (hex SHA-256; the first 16 bytes are stored). */
+  /** The body's fingerprint (hex SHA-256; the first 8 bytes are stored). */
   requestHash: string;
   accountId: string;
   tokenId: string;
@@ -38,7 +38,7 @@ export interface NewUsageRecord {
 export interface StoredUsage {
   id: string;
   requestId: string;
-  /** The stored fingerprint: hex of the first 16 bytes of the body's SHA-256. */
+  /** The stored fingerprint: hex of the first 8 bytes of the body's SHA-256. */
   requestHash: string;
   accountId: string;
   tokenId: string;
@@ -75,8 +75,11 @@ export interface ArchivedUsage {
   recordedAt: Date;
 }
 
-/** The stored fingerprint of a body's hex SHA-256. */
-export const storedHash = (hash: string): string => hash.slice(0, 32);
+/** The stored fingerprint of a body's hex SHA-256: its first 8 bytes (a bigint in the register). */
+export const storedHash = (hash: string): string => hash.slice(0, 16);
+
+/** SQL for the stored fingerprint of register row `r`, as storedHash gives it (16 hex digits). */
+export const FINGERPRINT_HEX = `lpad(to_hex(r.fingerprint), 16, '0')`;
 
 /** A usage_events row as USAGE_COLUMNS reads it. */
 export interface UsageRow {
@@ -203,8 +206,8 @@ export class UsageRepository {
                 price_version_id, price_version, occurred_at, input_tokens, output_tokens, images, lines)
        ), registered AS (
          INSERT INTO usage_requests (key, fingerprint, account_id, recorded_at, outcome, charge)
-         SELECT usage_request_key(v.request_id), v.fingerprint::uuid, v.account_id, $14::timestamptz,
-                v.outcome, v.charge
+         SELECT usage_request_key(v.request_id), ('x' || v.fingerprint)::bit(64)::bigint, v.account_id,
+                $14::timestamptz, v.outcome::"char", v.charge
          FROM v
          ON CONFLICT (key) DO NOTHING
          RETURNING key
@@ -298,8 +301,8 @@ export class UsageRepository {
       }
     >(
       em,
-      `SELECT q.asked, replace(r.fingerprint::text, '-', '') AS fingerprint, r.account_id AS reg_account_id,
-              r.outcome AS reg_outcome, r.charge AS reg_charge, r.recorded_at AS reg_recorded_at, x.*
+      `SELECT q.asked, ${FINGERPRINT_HEX} AS fingerprint, r.account_id AS reg_account_id,
+              usage_outcome_name(r.outcome) AS reg_outcome, r.charge AS reg_charge, r.recorded_at AS reg_recorded_at, x.*
        FROM unnest($1::varchar[]) AS q(asked)
        JOIN usage_requests r ON r.key = usage_request_key(q.asked)
        LEFT JOIN LATERAL (
