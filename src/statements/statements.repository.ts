@@ -2,7 +2,6 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Decimal } from 'decimal.js';
 import { DataSource, EntityManager } from 'typeorm';
 import { money, ZERO } from '../common/money/money.js';
-import { CursorKey } from '../common/pagination/pagination.js';
 import { sqlRows } from '../database/sql.js';
 import type { LedgerEntryType } from '../ledger/ledger.types.js';
 import type { ModelUsage } from './statement-math.js';

@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AccountsService } from '../accounts/accounts.service.js';
-import { invalid } from '../common/errors/domain-error.js';
 import { decodeCursor, DEFAULT_LIMIT, Page, toPage } from '../common/pagination/pagination.js';
 import type { LedgerEntryDto } from './dto/ledger-entry.dto.js';
 import type { StatementDto } from './dto/statement.dto.js';
