@@ -156,7 +156,7 @@ async function seed(db: pg.Client, accountId: string, tokenId: string): Promise<
   // The request register (usage_requests), as ingestion writes it beside each event.
   await db.query(
     `INSERT INTO usage_requests (key, fingerprint, account_id, recorded_at, outcome, charge)
-     SELECT usage_request_key(request_id), md5(request_id)::uuid,
+     SELECT usage_request_key(request_id), ('x' || left(md5(request_id), 16))::bit(64)::bigint,
             account_id, recorded_at, outcome, charge
      FROM usage_events WHERE account_id = $1`,
     [accountId],
