@@ -4,7 +4,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter.js';
 import { BodyParsingInterceptor, deferBodyParsing } from './common/http/body.interceptor.js';
-import { requestContext, requestId, setRequestHeaders } from './common/http/request-context.js';
+import { requestContext, requestId } from './common/http/request-context.js';
 import { RateLimitInterceptor } from './limits/rate-limit.interceptor.js';
 import { MetricsService } from './metrics/metrics.service.js';
 import { timeRequests } from './metrics/time-requests.js';
@@ -21,7 +21,8 @@ import { serveConsole } from './console/console.static.js';
  */
 export function createHttpAdapter(): FastifyAdapter {
   const filter = new AllExceptionsFilter();
-  return new FastifyAdapter({
+  const hooks: onRequestHookHandler[] = [];
+  const adapter = new FastifyAdapter({
     // Every response names its request (X-Request-Id), and so does every log line written for it.
     genReqId: requestId,
     routerOptions: {
@@ -30,10 +31,11 @@ export function createHttpAdapter(): FastifyAdapter {
       maxParamLength: 16 * 1024,
     },
     // A path the router cannot decode (bad percent-encoding) is refused before any hook runs
-    // and, left to Nest's adapter, answered by Fastify's default error handler: answered here
-    // instead with the headers every answer carries and the contract's 400 naming the path.
+    // and, left to Nest's adapter, answered by Fastify's default error handler: here the
+    // request hooks run (headers, access line, timer) and the exception filter answers the
+    // contract's 400 naming the path.
     frameworkErrors: (error: Error, req: FastifyRequest, reply: FastifyReply) => {
-      setRequestHeaders(req, reply);
+      for (const hook of hooks) void hook.call(adapter.getInstance(), req, reply, noop);
       const host = {
         switchToHttp: () => ({ getRequest: () => req, getResponse: () => reply }),
       } as unknown as ArgumentsHost;
@@ -42,6 +44,22 @@ export function createHttpAdapter(): FastifyAdapter {
     // No Nest middleware (app.use / MiddlewareConsumer) here: no middie hook on every request.
     skipMiddie: true,
   });
+  routerErrorHooks.set(adapter.getInstance(), hooks);
+  return adapter;
+}
+
+const noop = (): void => undefined;
+/** The onRequest hooks of each instance, which frameworkErrors runs as well (see addRequestHook). */
+const routerErrorHooks = new WeakMap<FastifyInstance, onRequestHookHandler[]>();
+
+/**
+ * Adds a synchronous onRequest hook: it runs for every request, those the router refuses
+ * (frameworkErrors) included.
+ */
+export function addRequestHook(app: INestApplication, hook: onRequestHookHandler): void {
+  const fastify: FastifyInstance = (app as NestFastifyApplication).getHttpAdapter().getInstance();
+  fastify.addHook('onRequest', hook);
+  routerErrorHooks.get(fastify)?.push(hook);
 }
 
 /** Everything main.ts and the e2e tests share, so tests run the app as it is deployed. */
@@ -56,9 +74,9 @@ export function configureApp(
   // /v1 answers (balances, new keys) are never stored by a browser or a proxy
   // (Cache-Control: no-store). No X-Powered-By, and no ETag: Fastify computes none, and
   // hashing every body would cost CPU on every request.
-  fastify.addHook('onRequest', requestContext);
-  if (opts.requestLogger) fastify.addHook('onRequest', opts.requestLogger);
-  fastify.addHook('onRequest', timeRequests(app.get(MetricsService)));
+  addRequestHook(app, requestContext);
+  if (opts.requestLogger) addRequestHook(app, opts.requestLogger);
+  addRequestHook(app, timeRequests(app.get(MetricsService)));
   // After the guards: rate limits, then bodies are parsed (a keyless or limited request is
   // refused unread), then checked.
   app.useGlobalInterceptors(

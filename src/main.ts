@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module.js';
-import { configureApp, createHttpAdapter } from './app.setup.js';
+import { addRequestHook, configureApp, createHttpAdapter } from './app.setup.js';
 import { generateSecret } from './auth/secrets.js';
 import { AppConfig, loadConfig } from './config/app.config.js';
 import { startLocalDatabase } from './database/resolve-database.js';
@@ -121,14 +121,11 @@ async function bootstrap(): Promise<void> {
     },
   );
   const draining = { on: false };
-  app
-    .getHttpAdapter()
-    .getInstance()
-    .addHook('onRequest', (_req, reply, done) => {
-      // While draining, every answer tells the client to reconnect elsewhere.
-      if (draining.on) reply.header('Connection', 'close');
-      done();
-    });
+  addRequestHook(app, (_req, reply, done) => {
+    // While draining, every answer tells the client to reconnect elsewhere.
+    if (draining.on) reply.header('Connection', 'close');
+    done();
+  });
   configureApp(app, { requestLogger: accessLog(log) });
   onShutdown(app, config, log, draining, stopDb);
   await listen(app, config.app.port);

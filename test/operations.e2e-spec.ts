@@ -83,6 +83,33 @@ describe('operations', () => {
       expect(res.headers['x-frame-options']).toBe('DENY');
       expect(res.headers['referrer-policy']).toBe('no-referrer');
       expect(res.headers['x-powered-by']).toBeUndefined();
+      expect(res.headers['etag']).toBeUndefined();
+    });
+
+    it('answers a path it cannot decode with a 400 naming the path, its request id and the same headers', async () => {
+      const res = await t.http
+        .get('/v1/admin/accounts/%zz')
+        .set(...adminHeaders(t))
+        .set('X-Request-Id', 'req-bad-path');
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(res.body.error.details).toEqual([
+        { field: 'path', message: 'the path is not validly percent-encoded' },
+      ]);
+      expect(res.headers['x-request-id']).toBe('req-bad-path');
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+      expect(res.headers['x-frame-options']).toBe('DENY');
+    });
+
+    it('routes a path with a trailing slash or in another letter case as Express did', async () => {
+      await t.http
+        .get('/v1/models/')
+        .set(...adminHeaders(t))
+        .expect(200);
+      await t.http
+        .get('/V1/Models')
+        .set(...adminHeaders(t))
+        .expect(200);
     });
   });
 
