@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -127,6 +130,31 @@ describe('operations', () => {
         .set('Content-Type', 'application/json')
         .send(big);
       expectErrorBody(keyed, 413, 'payload_too_large');
+    });
+
+    it('answers a keyless request before its body arrives: 401 with 1 KiB of a declared 50 MB sent', async () => {
+      const server = t.app.getHttpServer() as Server;
+      if (!server.listening) await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const { port } = server.address() as AddressInfo;
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1');
+        let text = '';
+        socket.on('data', (d: Buffer) => {
+          text += d.toString();
+          if (text.includes('\r\n\r\n')) {
+            socket.destroy();
+            resolve(text);
+          }
+        });
+        socket.on('error', reject);
+        socket.write(
+          'POST /v1/usage-events/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+            `Content-Length: ${50 * 1024 * 1024}\r\n\r\n{"events":[` +
+            ' '.repeat(1024),
+        );
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+      expect(answer.toLowerCase()).toContain('connection: close');
     });
 
     it('refuses a body over 64 KiB on an ordinary route and takes one over it on the batch route', async () => {
