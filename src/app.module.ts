@@ -22,9 +22,9 @@ import { ConsoleModule } from './console/console.module.js';
 /** The service's modules; AppModule.forRoot adds the configuration they all read. */
 @Module({
   imports: [
-    // First, so their routes are the first the router tries: the gateway's calls (usage
-    // events, authorize, hold release) are nearly all the traffic, and express tests each
-    // route registered before the one that matches. No two modules' routes overlap.
+    // The gateway's modules first (usage events, authorize, hold release: nearly all the
+    // traffic). Express tried routes in this order; Fastify's radix-tree router does not
+    // depend on it. No two modules' routes overlap.
     UsageModule,
     TokensModule,
     HoldsModule,

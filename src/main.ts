@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import type { Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module.js';
-import { configureApp } from './app.setup.js';
+import { addRequestHook, configureApp, createHttpAdapter } from './app.setup.js';
 import { generateSecret } from './auth/secrets.js';
 import { AppConfig, loadConfig } from './config/app.config.js';
 import { startLocalDatabase } from './database/resolve-database.js';
@@ -52,7 +52,7 @@ async function localDefaults(
  * grace period ends, then close the pool and the embedded database, and exit 0.
  */
 function onShutdown(
-  app: NestExpressApplication,
+  app: NestFastifyApplication,
   config: AppConfig,
   log: Log,
   draining: { on: boolean },
@@ -90,27 +90,45 @@ function onShutdown(
   process.once('SIGINT', () => run('SIGINT'));
 }
 
+/**
+ * Every interface, as Express listened (Fastify's default is localhost only): IPv6 and IPv4
+ * where the host has IPv6, else IPv4.
+ */
+async function listen(app: NestFastifyApplication, port: number): Promise<void> {
+  try {
+    await app.listen(port, '::');
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw err;
+    await app.listen(port, '0.0.0.0');
+  }
+}
+
 async function bootstrap(): Promise<void> {
   // Refuse a bad configuration before anything starts, naming the variable.
   const loaded = loadConfig(process.env);
   const log = createPino(loaded.app.logLevel);
   const { config, stopDb, generated } = await localDefaults(loaded, log);
 
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
-    logger: new PinoNestLogger(log),
-    bodyParser: false,
-    // The Stripe webhook verifies its signature over the exact bytes received.
-    rawBody: true,
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(config),
+    createHttpAdapter(),
+    {
+      logger: new PinoNestLogger(log),
+      // Bodies are read after the guards (BodyParsingInterceptor), which also keeps the exact
+      // bytes the Stripe webhook verifies its signature over.
+      bodyParser: false,
+    },
+  );
   const draining = { on: false };
-  app.use((_req: unknown, res: { setHeader(n: string, v: string): void }, next: () => void) => {
+  addRequestHook(app, (_req, reply, done) => {
     // While draining, every answer tells the client to reconnect elsewhere.
-    if (draining.on) res.setHeader('Connection', 'close');
-    next();
+    if (draining.on) reply.header('Connection', 'close');
+    done();
   });
   configureApp(app, { requestLogger: accessLog(log) });
   onShutdown(app, config, log, draining, stopDb);
-  await app.listen(config.app.port);
+  await listen(app, config.app.port);
   const server: Server = app.getHttpServer();
   // Keep idle keep-alive connections longer than clients and proxies usually do (60 s), so
   // the server is not the side that closes a socket a client is about to reuse.

@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -83,6 +86,33 @@ describe('operations', () => {
       expect(res.headers['x-frame-options']).toBe('DENY');
       expect(res.headers['referrer-policy']).toBe('no-referrer');
       expect(res.headers['x-powered-by']).toBeUndefined();
+      expect(res.headers['etag']).toBeUndefined();
+    });
+
+    it('answers a path it cannot decode with a 400 naming the path, its request id and the same headers', async () => {
+      const res = await t.http
+        .get('/v1/admin/accounts/%zz')
+        .set(...adminHeaders(t))
+        .set('X-Request-Id', 'req-bad-path');
+      expectErrorBody(res, 400, 'validation_failed');
+      expect(res.body.error.details).toEqual([
+        { field: 'path', message: 'the path is not validly percent-encoded' },
+      ]);
+      expect(res.headers['x-request-id']).toBe('req-bad-path');
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+      expect(res.headers['x-frame-options']).toBe('DENY');
+    });
+
+    it('routes a path with a trailing slash or in another letter case as Express did', async () => {
+      await t.http
+        .get('/v1/models/')
+        .set(...adminHeaders(t))
+        .expect(200);
+      await t.http
+        .get('/V1/Models')
+        .set(...adminHeaders(t))
+        .expect(200);
     });
   });
 
@@ -100,6 +130,31 @@ describe('operations', () => {
         .set('Content-Type', 'application/json')
         .send(big);
       expectErrorBody(keyed, 413, 'payload_too_large');
+    });
+
+    it('answers a keyless request before its body arrives: 401 with 1 KiB of a declared 50 MB sent', async () => {
+      const server = t.app.getHttpServer() as Server;
+      if (!server.listening) await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const { port } = server.address() as AddressInfo;
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1');
+        let text = '';
+        socket.on('data', (d: Buffer) => {
+          text += d.toString();
+          if (text.includes('\r\n\r\n')) {
+            socket.destroy();
+            resolve(text);
+          }
+        });
+        socket.on('error', reject);
+        socket.write(
+          'POST /v1/usage-events/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+            `Content-Length: ${50 * 1024 * 1024}\r\n\r\n{"events":[` +
+            ' '.repeat(1024),
+        );
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+      expect(answer.toLowerCase()).toContain('connection: close');
     });
 
     it('refuses a body over 64 KiB on an ordinary route and takes one over it on the batch route', async () => {

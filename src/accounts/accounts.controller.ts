@@ -6,7 +6,7 @@ import {
   ApiOkResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { CurrentAccountId, CurrentActor, Roles } from '../auth/principal.js';
 import { IdempotencyKey } from '../common/http/idempotency-key.js';
 import { ListQueryDto, Page } from '../common/pagination/pagination.js';
@@ -84,7 +84,7 @@ export class AdminAccountsController {
     @Param('id') id: string,
     @IdempotencyKey() idempotencyKey: string | undefined,
     @Body() dto: CreateAdjustmentDto,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
     @CurrentActor() actor: string,
   ): Promise<AdjustmentDto> {
     const { adjustment, replayed } = await this.adjustments.create(

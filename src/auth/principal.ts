@@ -1,12 +1,12 @@
 import { createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 
 export type Role = 'admin' | 'gateway' | 'customer';
 
 export type Principal =
   { role: 'admin'; actor: string } | { role: 'gateway' } | { role: 'customer'; accountId: string };
 
-export interface AuthedRequest extends Request {
+export interface AuthedRequest extends FastifyRequest {
   principal?: Principal;
 }
 

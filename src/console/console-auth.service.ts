@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { AccountsService } from '../accounts/accounts.service.js';
@@ -29,7 +29,7 @@ export const normalizeEmail = (email: string): string => email.trim().toLowerCas
 /** Throttle keys never hold an email in clear: a hash is enough to count by. */
 const emailKey = (email: string): string =>
   `email:${createHash('sha256').update(email).digest('hex')}`;
-const addressKey = (req: Request): string => `address:${req.ip ?? 'unknown'}`;
+const addressKey = (req: FastifyRequest): string => `address:${req.ip ?? 'unknown'}`;
 
 /** A sign-in's answer: the Set-Cookie value for the controller to send, and the body. */
 export interface SignedIn {
@@ -68,7 +68,7 @@ export class ConsoleAuthService {
    * Creates the account, its login, the trial credit (an adjustment, when SIGNUP_TRIAL_CREDIT
    * is above zero) and a session, all in one transaction: a taken email leaves nothing behind.
    */
-  async signUp(dto: SignUpDto, req: Request): Promise<SignedIn> {
+  async signUp(dto: SignUpDto, req: FastifyRequest): Promise<SignedIn> {
     if (!this.config.signupEnabled) {
       throw new DomainError('forbidden', 'sign-up is disabled here; ask for an invite');
     }
@@ -99,7 +99,7 @@ export class ConsoleAuthService {
    * the same scrypt work for each). Each attempt is counted before the password is checked, so
    * concurrent guesses are all counted; a success takes its attempt back.
    */
-  async signIn(dto: SignInDto, req: Request): Promise<SignedIn> {
+  async signIn(dto: SignInDto, req: FastifyRequest): Promise<SignedIn> {
     const email = normalizeEmail(dto.email);
     const keys = [emailKey(email), addressKey(req)];
     await this.limit(keys, MAX_FAILURES_PER_MINUTE, 'failed sign-ins');
@@ -118,7 +118,7 @@ export class ConsoleAuthService {
    * Uses an invite link once: sets (or resets) the password of the invited email on the
    * inviting account, ends that login's other sessions and signs it in.
    */
-  async setPassword(dto: SetPasswordDto, req: Request): Promise<SignedIn> {
+  async setPassword(dto: SetPasswordDto, req: FastifyRequest): Promise<SignedIn> {
     const passwordHash = await hashPassword(dto.password);
     return this.ds.transaction(async (em) => {
       const invite = await this.invites.claim(hashSecret(dto.token), em);

@@ -24,7 +24,7 @@ import {
   ApiTags,
   ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentActor, Public, Roles } from '../auth/principal.js';
 import { DomainError, notFound } from '../common/errors/domain-error.js';
 import { ConsoleAuthService } from './console-auth.service.js';
@@ -51,7 +51,7 @@ import type { ConsoleRequest } from './sessions.service.js';
 @Injectable()
 export class RequestedWithGuard implements CanActivate {
   canActivate(ctx: ExecutionContext): boolean {
-    const req = ctx.switchToHttp().getRequest<Request>();
+    const req = ctx.switchToHttp().getRequest<FastifyRequest>();
     if (req.method !== 'GET' && req.method !== 'HEAD' && !req.headers[CSRF_HEADER]) {
       throw new DomainError('forbidden', 'console requests must send the X-Requested-With header');
     }
@@ -90,11 +90,11 @@ export class ConsoleController {
   @ApiTooManyRequestsResponse({ description: 'too_many_attempts, with Retry-After in seconds' })
   async signUp(
     @Body() dto: SignUpDto,
-    @Req() req: Request,
-    @Res({ passthrough: true }) res: Response,
+    @Req() req: FastifyRequest,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<SessionDto> {
     const signedIn = await this.auth.signUp(dto, req);
-    res.setHeader('Set-Cookie', signedIn.cookie);
+    res.header('Set-Cookie', signedIn.cookie);
     return signedIn.body;
   }
 
@@ -112,11 +112,11 @@ export class ConsoleController {
   @ApiTooManyRequestsResponse({ description: 'too_many_attempts, with Retry-After in seconds' })
   async signIn(
     @Body() dto: SignInDto,
-    @Req() req: Request,
-    @Res({ passthrough: true }) res: Response,
+    @Req() req: FastifyRequest,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<SessionDto> {
     const signedIn = await this.auth.signIn(dto, req);
-    res.setHeader('Set-Cookie', signedIn.cookie);
+    res.header('Set-Cookie', signedIn.cookie);
     return signedIn.body;
   }
 
@@ -131,12 +131,12 @@ export class ConsoleController {
   })
   async signOut(
     @Body() dto: SignOutDto,
-    @Req() req: Request,
-    @Res({ passthrough: true }) res: Response,
+    @Req() req: FastifyRequest,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<void> {
     const session = await this.sessions.fromRequest(req);
     if (session) await this.sessions.end(session.tokenHash, dto.everywhere ?? false);
-    res.setHeader('Set-Cookie', this.sessions.clearCookie(req));
+    res.header('Set-Cookie', this.sessions.clearCookie(req));
   }
 
   @Get('session')
@@ -176,11 +176,11 @@ export class ConsoleController {
   })
   async setPassword(
     @Body() dto: SetPasswordDto,
-    @Req() req: Request,
-    @Res({ passthrough: true }) res: Response,
+    @Req() req: FastifyRequest,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<SessionDto> {
     const signedIn = await this.auth.setPassword(dto, req);
-    res.setHeader('Set-Cookie', signedIn.cookie);
+    res.header('Set-Cookie', signedIn.cookie);
     return signedIn.body;
   }
 }

@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter } from '@nestjs/common';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 
 /**
  * Too many attempts for an email or an address: 429 with Retry-After. Kept in the console
@@ -18,10 +18,10 @@ export class ThrottledError extends Error {
 @Catch(ThrottledError)
 export class ThrottledErrorFilter implements ExceptionFilter {
   catch(err: ThrottledError, host: ArgumentsHost): void {
-    const res = host.switchToHttp().getResponse<Response>();
+    const res = host.switchToHttp().getResponse<FastifyReply>();
     res
       .status(429)
-      .setHeader('Retry-After', String(err.retryAfterSeconds))
-      .json({ error: { code: 'too_many_attempts', message: err.message } });
+      .header('Retry-After', String(err.retryAfterSeconds))
+      .send({ error: { code: 'too_many_attempts', message: err.message } });
   }
 }

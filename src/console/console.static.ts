@@ -1,5 +1,4 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { NextFunction, Request, Response } from 'express';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
@@ -81,69 +80,77 @@ export function loadAssets(dir: string): Map<string, Asset> {
   return assets;
 }
 
-function pickEncoding(req: Request, a: Asset): ['br' | 'gzip' | null, Buffer] {
+function pickEncoding(req: FastifyRequest, a: Asset): ['br' | 'gzip' | null, Buffer] {
   const accept = String(req.headers['accept-encoding'] ?? '');
   if (a.br && /\bbr\b/.test(accept)) return ['br', a.br];
   if (a.gzip && /\bgzip\b/.test(accept)) return ['gzip', a.gzip];
   return [null, a.raw];
 }
 
-function send(req: Request, res: Response, a: Asset): void {
-  res.setHeader('Content-Type', a.type);
-  res.setHeader('Cache-Control', a.immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
-  res.setHeader('ETag', a.etag);
-  res.setHeader('Vary', 'Accept-Encoding');
-  res.setHeader('X-Content-Type-Options', 'nosniff');
-  res.setHeader('Referrer-Policy', 'no-referrer');
-  res.setHeader('X-Frame-Options', 'DENY');
-  res.setHeader('Content-Security-Policy', CONSOLE_CSP);
-  if (req.headers['if-none-match'] === a.etag) {
-    res.status(304).end();
-    return;
-  }
+function send(req: FastifyRequest, reply: FastifyReply, a: Asset): FastifyReply {
+  reply.header('Content-Type', a.type);
+  reply.header('Cache-Control', a.immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
+  reply.header('ETag', a.etag);
+  reply.header('Vary', 'Accept-Encoding');
+  reply.header('X-Content-Type-Options', 'nosniff');
+  reply.header('Referrer-Policy', 'no-referrer');
+  reply.header('X-Frame-Options', 'DENY');
+  reply.header('Content-Security-Policy', CONSOLE_CSP);
+  if (req.headers['if-none-match'] === a.etag) return reply.code(304).send();
   const [encoding, body] = pickEncoding(req, a);
-  if (encoding) res.setHeader('Content-Encoding', encoding);
-  res.setHeader('Content-Length', String(body.length));
-  res.status(200);
-  if (req.method === 'HEAD') res.end();
-  else res.end(body);
+  if (encoding) reply.header('Content-Encoding', encoding);
+  reply.header('Content-Length', String(body.length));
+  // Fastify answers HEAD from this GET route: the same headers, no body.
+  return reply.code(200).send(body);
+}
+
+/** The request's path, as sent (not decoded), without its query. */
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
 }
 
 /**
  * Serves the built console (web/dist) under /console: files as built, any other path without
  * a file extension gets index.html (the app routes in the browser). Also sends Stripe
  * Checkout's return links (/top-ups/{id}?checkout=...) to the console's top-up page.
+ * GET and HEAD only: other methods find no route (the contract's 404).
  */
-export function serveConsole(app: NestExpressApplication, dir = findConsoleDist()): void {
+export function serveConsole(fastify: FastifyInstance, dir = findConsoleDist()): void {
   const assets = dir ? loadAssets(dir) : new Map<string, Asset>();
   const index = assets.get('/index.html');
 
-  app.use('/console', (req: Request, res: Response, next: NextFunction) => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+  const serve = (req: FastifyRequest, reply: FastifyReply): FastifyReply => {
     if (!index) {
-      res
-        .status(503)
-        .type('text/plain')
+      return reply
+        .code(503)
+        .type('text/plain; charset=utf-8')
         .send('The console is not built: run `npm run build` (or `npm start`, which builds).');
-      return;
     }
-    if (req.originalUrl.split('?')[0] === '/console') {
-      res.redirect(301, '/console/');
-      return;
+    const full = pathOf(req.url);
+    if (full === '/console') return reply.redirect('/console/', 301);
+    // The path below /console, as the files are keyed ('/' for the console's root).
+    const path = full.slice('/console'.length) || '/';
+    const asset = assets.get(path);
+    if (asset && path !== '/index.html') return send(req, reply, asset);
+    if (extname(path) !== '') {
+      return reply.code(404).type('text/plain; charset=utf-8').send('not found');
     }
-    const asset = assets.get(req.path);
-    if (asset && req.path !== '/index.html') return send(req, res, asset);
-    if (extname(req.path) !== '') {
-      res.status(404).type('text/plain').send('not found');
-      return;
-    }
-    send(req, res, index);
-  });
+    return send(req, reply, index);
+  };
+  fastify.get('/console', serve);
+  fastify.get('/console/*', serve);
 
-  app.use('/top-ups', (req: Request, res: Response, next: NextFunction) => {
-    const m = /^\/([0-9a-fA-F-]{36})\/?$/.exec(req.path);
-    if (req.method !== 'GET' || !m) return next();
-    const q = req.originalUrl.indexOf('?');
-    res.redirect(302, `/console/top-ups/${m[1]}${q < 0 ? '' : req.originalUrl.slice(q)}`);
+  fastify.route({
+    method: 'GET',
+    url: '/top-ups/*',
+    exposeHeadRoute: false,
+    handler: (req, reply) => {
+      const url = req.url;
+      const m = /^\/top-ups\/([0-9a-fA-F-]{36})\/?$/i.exec(pathOf(url));
+      if (!m) return reply.callNotFound();
+      const q = url.indexOf('?');
+      return reply.redirect(`/console/top-ups/${m[1]}${q < 0 ? '' : url.slice(q)}`, 302);
+    },
   });
 }

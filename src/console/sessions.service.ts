@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import type { Principal } from '../auth/principal.js';
@@ -19,7 +19,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** The header a session's state-changing request must carry (a cross-site form cannot). */
 export const CSRF_HEADER = 'x-requested-with';
 
-export interface ConsoleRequest extends Request {
+export interface ConsoleRequest extends FastifyRequest {
   /** Set when the request was authenticated by a console session cookie. */
   consoleSession?: LiveSession & { tokenHash: string };
 }
@@ -43,13 +43,13 @@ export class ConsoleSessionsService {
   }
 
   /** Secure cookies behind https: the configured public URL says so, or the request does. */
-  secure(req: Request): boolean {
-    return this.config.secureCookies || req.secure;
+  secure(req: FastifyRequest): boolean {
+    return this.config.secureCookies || req.protocol === 'https';
   }
 
   async start(
     login: { id: string; accountId: string },
-    req: Request,
+    req: FastifyRequest,
     em?: EntityManager,
   ): Promise<StartedSession> {
     const token = randomBytes(32).toString('base64url');
@@ -71,12 +71,12 @@ export class ConsoleSessionsService {
     return { cookie, expiresAt };
   }
 
-  clearCookie(req: Request): string {
+  clearCookie(req: FastifyRequest): string {
     return clearedSessionCookie(this.secure(req));
   }
 
   /** The live session a request's cookie names, or null (none, unknown, expired, ended). */
-  async fromRequest(req: Request): Promise<(LiveSession & { tokenHash: string }) | null> {
+  async fromRequest(req: FastifyRequest): Promise<(LiveSession & { tokenHash: string }) | null> {
     const token = readCookie(req.headers.cookie, SESSION_COOKIE);
     if (!token || token.length > 128) return null;
     const tokenHash = hashSecret(token);

@@ -8,7 +8,7 @@ import {
   OnApplicationShutdown,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { from, Observable, switchMap } from 'rxjs';
 import type { AuthedRequest } from '../auth/principal.js';
 import type { AppConfig } from '../config/app.config.js';
@@ -38,14 +38,14 @@ export class RateLimitInterceptor implements NestInterceptor, OnApplicationShutd
 
   intercept(ctx: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (ctx.getType() !== 'http') return next.handle();
-    const req = ctx.switchToHttp().getRequest<AuthedRequest & Request>();
+    const req = ctx.switchToHttp().getRequest<AuthedRequest & FastifyRequest>();
     const bucket = this.bucketOf(req);
     if (!bucket) return next.handle();
-    const res = ctx.switchToHttp().getResponse<Response>();
+    const res = ctx.switchToHttp().getResponse<FastifyReply>();
     return from(this.counter.hit(bucket.key, WINDOW_MS)).pipe(
       switchMap((count) => {
         if (count.hits > bucket.limit) {
-          res.setHeader('Retry-After', String(count.resetSeconds));
+          res.header('Retry-After', String(count.resetSeconds));
           throw new HttpException(
             `too many requests: at most ${bucket.limit} a minute; retry in ${count.resetSeconds} s`,
             429,
@@ -56,13 +56,15 @@ export class RateLimitInterceptor implements NestInterceptor, OnApplicationShutd
     );
   }
 
-  private bucketOf(req: AuthedRequest & Request): { key: string; limit: number } | null {
+  private bucketOf(req: AuthedRequest & FastifyRequest): { key: string; limit: number } | null {
     const p = req.principal;
     if (p?.role === 'customer')
       return { key: `c:${p.accountId}`, limit: this.limits.perCustomerPerMinute };
     if (p) return null; // gateway and admin keys are not limited
     // Stripe retries its webhook on its own schedule; limiting it would only delay credits.
-    if (!req.path.startsWith('/v1/') || req.path === '/v1/stripe/webhook') return null;
+    const q = req.url.indexOf('?');
+    const path = q < 0 ? req.url : req.url.slice(0, q);
+    if (!path.startsWith('/v1/') || path === '/v1/stripe/webhook') return null;
     return { key: `ip:${req.ip ?? 'unknown'}`, limit: this.limits.unauthenticatedPerMinute };
   }
 

@@ -1,7 +1,7 @@
 import { Controller, Get, Header, Inject, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { ConfigService } from '@nestjs/config';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Public } from '../auth/principal.js';
 import { hashForCompare, matchesAny } from '../auth/secrets.js';
 import { DomainError } from '../common/errors/domain-error.js';
@@ -31,13 +31,16 @@ export class MetricsController {
   @Public()
   @Header('Cache-Control', 'no-store')
   @ApiOkResponse({ description: 'Prometheus text format' })
-  async scrape(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<string> {
+  async scrape(
+    @Req() req: FastifyRequest,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ): Promise<string> {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
     if (!m || !matchesAny(hashForCompare(m[1]), this.allowed))
       throw new DomainError('unauthorized', 'missing or unknown metrics token');
     const text = await this.metrics.render();
     // Set only on success: an error keeps the contract's JSON body.
-    res.setHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
+    res.header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
     return text;
   }
 }

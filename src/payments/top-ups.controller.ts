@@ -8,7 +8,7 @@ import {
   ApiServiceUnavailableResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { CurrentAccountId, CurrentActor, Roles } from '../auth/principal.js';
 import { invalid } from '../common/errors/domain-error.js';
 import { ListQueryDto, Page } from '../common/pagination/pagination.js';
@@ -60,7 +60,7 @@ export class MyTopUpsController {
     @CurrentAccountId() accountId: string,
     @OptionalIdempotencyKey() idempotencyKey: string | typeof MALFORMED_KEY | undefined,
     @Body() dto: CreateTopUpDto,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<TopUpDto> {
     if (idempotencyKey === MALFORMED_KEY) {
       throw invalid(

@@ -8,7 +8,7 @@ import {
   ApiServiceUnavailableResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { Public } from '../auth/principal.js';
 import { DomainError } from '../common/errors/domain-error.js';
 import { SkipHygiene } from '../common/http/request-hygiene.interceptor.js';
@@ -60,7 +60,7 @@ export class WebhookController {
     description: 'payments_not_configured: STRIPE_WEBHOOK_SECRET is not set',
   })
   async receive(
-    @Req() req: RawBodyRequest<Request>,
+    @Req() req: RawBodyRequest<FastifyRequest>,
     @Headers('stripe-signature') signature: string | undefined,
   ): Promise<WebhookAckDto> {
     if (!this.stripe.webhooksConfigured) {

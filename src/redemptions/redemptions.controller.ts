@@ -8,7 +8,7 @@ import {
   ApiTags,
   ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { CurrentAccountId, CurrentActor, Roles } from '../auth/principal.js';
 import { ListQueryDto, Page } from '../common/pagination/pagination.js';
 import {
@@ -88,14 +88,14 @@ export class MyRedemptionsController {
   async redeem(
     @CurrentAccountId() accountId: string,
     @Body() dto: RedeemCodeDto,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<RedemptionDto> {
     try {
       // Awaited here, so a refusal reaches the catch below and sets Retry-After.
       return await this.redemptions.redeem(accountId, dto.code);
     } catch (err) {
       if (err instanceof TooManyAttemptsError)
-        res.setHeader('Retry-After', String(err.retryAfterSeconds));
+        res.header('Retry-After', String(err.retryAfterSeconds));
       throw err;
     }
   }

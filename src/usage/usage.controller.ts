@@ -8,7 +8,7 @@ import {
 } from '@nestjs/swagger';
 import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { Roles } from '../auth/principal.js';
 import { BATCH_BODY_LIMIT, BodyLimit } from '../common/http/body.interceptor.js';
 import { checkBody, passes } from '../common/http/fast-check.js';
@@ -39,7 +39,7 @@ export class UsageController {
   @ApiBody({ type: UsageEventDto })
   async ingestOne(
     @Body() body: unknown,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<IngestResponseDto | ArchivedIngestResponseDto> {
     // The hot path: a plain valid event skips class-transformer and class-validator.
     const dto = await checkBody(body, USAGE_EVENT_SHAPE, UsageEventDto);

@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import request from 'supertest';
@@ -58,19 +58,19 @@ export async function createTestApp(
     ...env,
   });
   const { AppModule } = await import('../../src/app.module.js');
-  const { configureApp } = await import('../../src/app.setup.js');
+  const { configureApp, createHttpAdapter } = await import('../../src/app.setup.js');
   const { loadConfig } = await import('../../src/config/app.config.js');
   const config = loadConfig({ ...process.env });
   const moduleRef = await Test.createTestingModule({
     imports: [AppModule.forRoot(config)],
   }).compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(createHttpAdapter(), {
     bodyParser: false,
-    rawBody: true,
     logger: ['error'],
   });
   configureApp(app);
   await app.init();
+  await app.getHttpAdapter().getInstance().ready();
   const sql = new pg.Pool({ connectionString: databaseUrl, max: 2 });
 
   return {

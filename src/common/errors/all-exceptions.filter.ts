@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import type { RequestWithHeaderErrors } from '../http/idempotency-key.js';
 import type { IdentifiedRequest } from '../http/request-context.js';
 import type { LogFields } from '../logging/logger.js';
@@ -15,7 +15,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const res = host.switchToHttp().getResponse<Response>();
+    const res = host.switchToHttp().getResponse<FastifyReply>();
     const req = host.switchToHttp().getRequest<RequestWithHeaderErrors & IdentifiedRequest>();
     const [status, body] = this.toBody(exception);
     // A bad header and a bad body are reported together, every failing field named once.
@@ -37,12 +37,11 @@ export class AllExceptionsFilter implements ExceptionFilter {
       if (body.error.code === 'service_unavailable') this.logger.warn(line);
       else this.logger.error(line, err.stack);
     }
-    if (res.headersSent) return;
+    if (res.sent || res.raw.headersSent) return;
     // A body we refused without reading (no key, too large) is not worth receiving.
-    if (!(req as { readableEnded?: boolean }).readableEnded) res.setHeader('Connection', 'close');
-    if (status === 503 && body.error.code === 'service_unavailable')
-      res.setHeader('Retry-After', '1');
-    res.status(status).json(body);
+    if (!req.raw.readableEnded) res.header('Connection', 'close');
+    if (status === 503 && body.error.code === 'service_unavailable') res.header('Retry-After', '1');
+    res.status(status).send(body);
   }
 
   private toBody(exception: unknown): [number, ErrorBody] {
@@ -58,8 +57,16 @@ export class AllExceptionsFilter implements ExceptionFilter {
       if (exception.details.length > 0) body.error.details = exception.details;
       return [statusOf(exception.code), body];
     }
-    // The Express adapter wraps body-parser errors (malformed JSON, bad encoding, too large)
-    // in HttpExceptions whose cause carries body-parser's `type`.
+    // A path Fastify's router cannot decode (bad percent-encoding): a 400 naming the path.
+    if (isFastifyError(exception, 'FST_ERR_BAD_URL')) {
+      return invalidPath();
+    }
+    // An over-long path parameter (routerOptions.maxParamLength): no such resource.
+    if (isFastifyError(exception, 'FST_ERR_MAX_PARAM_LENGTH')) {
+      return [404, { error: { code: 'not_found', message: 'route not found' } }];
+    }
+    // BodyParsingInterceptor wraps body-parser errors (malformed JSON, bad encoding, too
+    // large) in HttpExceptions whose cause carries body-parser's `type`.
     if (exception instanceof HttpException) {
       const cause = exception.cause as { type?: string } | undefined;
       if (cause instanceof SyntaxError || cause?.type === 'entity.parse.failed') {
@@ -100,6 +107,24 @@ export class AllExceptionsFilter implements ExceptionFilter {
   private simple(code: ErrorCode, message: string): [number, ErrorBody] {
     return [statusOf(code), { error: { code, message } }];
   }
+}
+
+function isFastifyError(e: unknown, code: string): boolean {
+  return e instanceof Error && (e as { code?: unknown }).code === code;
+}
+
+function invalidPath(): [number, ErrorBody] {
+  const message = 'the path is not validly percent-encoded';
+  return [
+    400,
+    {
+      error: {
+        code: 'validation_failed',
+        message: `path: ${message}`,
+        details: [{ field: 'path', message }],
+      },
+    },
+  ];
 }
 
 function codeForStatus(status: number): string {

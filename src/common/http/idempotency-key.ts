@@ -1,10 +1,10 @@
 import { createParamDecorator, ExecutionContext } from '@nestjs/common';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import type { ErrorDetail } from '../errors/domain-error.js';
 
 export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
-export interface RequestWithHeaderErrors extends Request {
+export interface RequestWithHeaderErrors extends FastifyRequest {
   headerErrors?: ErrorDetail[];
 }
 

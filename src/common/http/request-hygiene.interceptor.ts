@@ -6,7 +6,7 @@ import {
   SetMetadata,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { Observable } from 'rxjs';
 import type { ErrorDetail } from '../errors/domain-error.js';
 import { validationError } from './validation.js';
@@ -64,7 +64,7 @@ export class RequestHygieneInterceptor implements NestInterceptor {
       ctx.getType() === 'http' &&
       !this.reflector.getAllAndOverride<boolean>(SKIP_HYGIENE, [ctx.getHandler(), ctx.getClass()])
     ) {
-      const req = ctx.switchToHttp().getRequest<Request>();
+      const req = ctx.switchToHttp().getRequest<FastifyRequest>();
       const details = [
         ...findUnstorable(req.params),
         ...findUnstorable(req.query),

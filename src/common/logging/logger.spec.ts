@@ -1,9 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
-import express from 'express';
-import type { AddressInfo } from 'node:net';
+import { fastify } from 'fastify';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { requestContext } from '../http/request-context.js';
+import { requestContext, requestId } from '../http/request-context.js';
 import { accessLog, PinoNestLogger, REDACT } from './logger.js';
 
 describe('log redaction', () => {
@@ -48,28 +47,23 @@ describe('access log', () => {
 
   it('writes one line per request with its id, method, path, status and time, and no header', async () => {
     const { lines, log } = capture();
-    const app = express();
-    app.use(requestContext);
-    app.use(accessLog(log));
-    app.get('/ok', (_req, res) => {
-      res.json({ ok: true });
-    });
-    app.post('/boom', (_req, res) => {
-      res.status(503).json({ error: 'busy' });
-    });
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    const { port } = server.address() as AddressInfo;
+    const app = fastify({ genReqId: requestId });
+    app.addHook('onRequest', requestContext);
+    app.addHook('onRequest', accessLog(log));
+    app.get('/ok', () => ({ ok: true }));
+    app.post('/boom', (_req, reply) => reply.code(503).send({ error: 'busy' }));
+    const address = await app.listen({ port: 0, host: '127.0.0.1' });
     try {
-      const ok = await fetch(`http://127.0.0.1:${port}/ok?limit=5`, {
+      const ok = await fetch(`${address}/ok?limit=5`, {
         headers: { 'X-Request-Id': 'req-1', Authorization: 'Bearer sk-secret-value' },
       });
       expect(ok.status).toBe(200);
-      const boom = await fetch(`http://127.0.0.1:${port}/boom`, { method: 'POST' });
+      expect(ok.headers.get('x-request-id')).toBe('req-1');
+      const boom = await fetch(`${address}/boom`, { method: 'POST' });
       expect(boom.status).toBe(503);
       await new Promise((r) => setTimeout(r, 50));
     } finally {
-      server.close();
+      await app.close();
     }
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatchObject({

@@ -1,7 +1,6 @@
 import { LoggerService } from '@nestjs/common';
 import { pino, Logger as Pino } from 'pino';
-import type { RequestHandler } from 'express';
-import type { IdentifiedRequest } from '../http/request-context.js';
+import type { onRequestHookHandler } from 'fastify';
 
 /** Header values that are secrets: never written to a log line. */
 export const REDACT = [
@@ -46,16 +45,17 @@ export function createPino(level: string): Pino {
  * one call on the shared logger: pino-http's per-request child logger and serializers cost
  * about 110 µs a request on the bench, an eighth of a usage event.
  */
-export function accessLog(logger: Pino): RequestHandler {
-  return (req, res, next) => {
+export function accessLog(logger: Pino): onRequestHookHandler {
+  return (req, reply, done) => {
     const start = performance.now();
-    let done = false;
+    const res = reply.raw;
+    let written = false;
     const line = (): void => {
-      if (done) return;
-      done = true;
+      if (written) return;
+      written = true;
       const status = res.headersSent ? res.statusCode : 0;
       const fields = {
-        reqId: (req as IdentifiedRequest).id,
+        reqId: req.id,
         req: { method: req.method, url: req.originalUrl },
         res: { statusCode: status },
         responseTime: Math.round(performance.now() - start),
@@ -67,7 +67,7 @@ export function accessLog(logger: Pino): RequestHandler {
     };
     res.once('finish', line);
     res.once('close', line);
-    next();
+    done();
   };
 }
 
