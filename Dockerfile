@@ -20,6 +20,7 @@ COPY --from=build /app/web/dist ./web/dist
 COPY package.json ./
 USER node
 EXPOSE 3000
-# node is PID 1: it handles SIGTERM itself (drains requests, then exits 0).
+# node is PID 1: it handles SIGTERM itself (drains requests, then exits 0). A 64 MB young
+# generation, as `npm start` runs it (README, Operations: fewer scavenges per request).
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/src/main.js"]
+CMD ["node", "--max-semi-space-size=64", "dist/src/main.js"]

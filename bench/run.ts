@@ -19,7 +19,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { adminApi } from './lib/admin.js';
 import { Cleanups } from './lib/cleanup.js';
-import { CFG, log, MAIN_JS, RESULTS_DIR, ROOT, TARGETS } from './lib/config.js';
+import { CFG, log, MAIN_JS, RESULTS_DIR, ROOT, SERVICE_NODE_ARGS, TARGETS } from './lib/config.js';
 import { CpuProbe, CpuUsage, rssMiB } from './lib/cpu.js';
 import { prepareDatabases, serverSettings, XidCounter } from './lib/db.js';
 import { createAccounts } from './lib/fixture.js';
@@ -76,7 +76,10 @@ async function main(): Promise<number> {
       adminKey,
       gatewayKey,
       logFile: join(RESULTS_DIR, 'service.log'),
-      nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+      nodeArgs: [
+        ...SERVICE_NODE_ARGS,
+        ...(process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+      ],
     });
     cleanups.add(() => svc.stop());
     const rss: Record<string, number | null> = { start: rssMiB(svc.pid) };

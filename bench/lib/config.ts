@@ -6,6 +6,8 @@ const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench/lib
 export const ROOT = resolve(HERE, '..', '..', '..');
 export const RESULTS_DIR = join(ROOT, 'bench', 'results');
 export const MAIN_JS = join(ROOT, 'dist', 'src', 'main.js');
+/** Node's flags for the service, as `npm start` and the Dockerfile run it (BENCH_NODE_ARGS adds to them). */
+export const SERVICE_NODE_ARGS = ['--max-semi-space-size=64'];
 
 const envInt = (name: string, dflt: number): number => {
   const v = Number.parseInt(process.env[name] ?? '', 10);
