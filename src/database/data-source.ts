@@ -14,6 +14,7 @@ import { HoldFunction1764810000000 } from '../../migrations/1764810000000-hold-f
 import { HotUpdates1764820000000 } from '../../migrations/1764820000000-hot-updates.js';
 import { AuthorizeFunction1764830000000 } from '../../migrations/1764830000000-authorize-function.js';
 import { LeanRegisterLedger1764840000000 } from '../../migrations/1764840000000-lean-register-ledger.js';
+import { UsageBookFunction1764850000000 } from '../../migrations/1764850000000-usage-book-function.js';
 
 /** Migrations in the order they run; listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS = [
@@ -32,6 +33,7 @@ export const MIGRATIONS = [
   HotUpdates1764820000000,
   AuthorizeFunction1764830000000,
   LeanRegisterLedger1764840000000,
+  UsageBookFunction1764850000000,
 ];
 
 export interface DatabaseSettings {

@@ -283,6 +283,49 @@ export class UsageRepository {
   }
 
   /**
+   * Writes records priced with contexts and price versions an earlier write read, in one
+   * call that is its own transaction (usage_book, migration 1764850000000): it locks the
+   * accounts, checks that every context and price version is still the one in force, and
+   * then does what insertNew and the ledger's booking do. Null when a check failed (nothing
+   * was written); else the id and recording time of each record it inserted, by request id
+   * (a request id already registered is left out, as insertNew leaves it out).
+   */
+  async bookPriced(
+    records: NewUsageRecord[],
+  ): Promise<Map<string, { id: string; recordedAt: Date }> | null> {
+    const rows = await sqlRows<{ request_id: string | null; id: string; recorded_at: Date }>(
+      this.ds,
+      `SELECT request_id, id, recorded_at FROM usage_book($1::varchar[], $2::text[], $3::uuid[], $4::uuid[],
+         $5::varchar[], $6::varchar[], $7::varchar[], $8::numeric[], $9::varchar[], $10::numeric[], $11::bigint[],
+         $12::int[], $13::timestamptz[], $14::bigint[], $15::bigint[], $16::int[], $17::text[])`,
+      [
+        records.map((r) => r.requestId),
+        records.map((r) => storedHash(r.requestHash)),
+        records.map((r) => r.accountId),
+        records.map((r) => r.tokenId),
+        records.map((r) => r.model),
+        records.map((r) => r.outcome),
+        records.map((r) => r.reason),
+        records.map((r) => r.charge.toFixed()),
+        records.map((r) => r.group),
+        records.map((r) => r.ratio.toFixed()),
+        records.map((r) => r.priceVersionId),
+        records.map((r) => r.priceVersion),
+        records.map((r) => r.occurredAt.toISOString()),
+        records.map((r) => r.counts.inputTokens),
+        records.map((r) => r.counts.outputTokens),
+        records.map((r) => r.counts.images),
+        records.map((r) => (r.lines ? `{${r.lines.join(',')}}` : null)),
+      ],
+      'usage_book',
+    );
+    if (rows.length > 0 && rows[0].request_id === null) return null;
+    return new Map(
+      rows.map((r) => [r.request_id as string, { id: r.id, recordedAt: r.recorded_at }]),
+    );
+  }
+
+  /**
    * The stored events of these request ids, found through the register: a request whose
    * month retention dropped comes back as archived (what the register kept of it).
    */

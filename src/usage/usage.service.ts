@@ -41,6 +41,8 @@ export const incoming = (event: UsageEventDto): IncomingEvent => ({
 
 const RETRYABLE = new Set(['40P01', '40001']); // deadlock_detected, serialization_failure
 const MAX_ATTEMPTS = 3;
+/** Token contexts (and prices) kept for the one-round-trip write; cleared when full. */
+const MAX_REMEMBERED = 100_000;
 
 /** One event on its way through a write: what came in, what it was priced as, how it ended. */
 interface Slot {
@@ -96,7 +98,10 @@ export class UsageService {
       else slot.copyOf = prior;
     }
     const primaries = [...first.values()];
-    if (primaries.length > 0) {
+    // Patient writes (an event alone after its group failed) take the long way, with its lock wait.
+    const booked =
+      primaries.length > 0 && !opts.patient && (await this.withRetry(() => this.book(primaries)));
+    if (primaries.length > 0 && !booked) {
       // Prices are read on another connection while the transaction takes its locks.
       const prices = this.catalog.currentPrices([
         ...new Set(primaries.map((p) => p.item.event.model)),
@@ -136,6 +141,52 @@ export class UsageService {
   }
 
   /**
+   * The short way, one round trip (UsageRepository.bookPriced): prices the events with the
+   * token contexts and prices an earlier write read, and has the database check under its
+   * locks that they are all still in force before writing anything. False when some context or
+   * price is not known here yet or no longer in force: nothing was written, and the caller
+   * takes the long way (write), which reads them anew.
+   */
+  private async book(slots: Slot[]): Promise<boolean> {
+    const pending: Slot[] = [];
+    for (const slot of slots) {
+      const { event, hash } = slot.item;
+      const ctx = this.contexts.get(event.tokenId);
+      const price = this.prices.get(event.model);
+      if (!ctx || !price) return false;
+      const record = this.price(event, hash, ctx, price);
+      slot.record = undefined;
+      if (record instanceof DomainError) slot.outcome = rejected(event.requestId, record);
+      else {
+        slot.record = record;
+        pending.push(slot);
+      }
+    }
+    if (pending.length === 0) return true;
+    const records = pending.map((s) => s.record as NewUsageRecord);
+    const inserted = await this.repo.bookPriced(records);
+    if (!inserted) return false;
+    const byId = new Map<string, UsageRecord>();
+    for (const r of records) {
+      const row = inserted.get(r.requestId);
+      if (row) byId.set(r.requestId, asRecorded(r, row.id, row.recordedAt));
+    }
+    await this.settle(pending, byId);
+    return true;
+  }
+
+  /** Token contexts and current prices the last long-way writes read: what book() prices with. */
+  private readonly contexts = new Map<string, UsageContext>();
+  private readonly prices = new Map<string, CatalogPrice>();
+
+  private remember(contexts: Map<string, UsageContext>, prices: Map<string, CatalogPrice>): void {
+    if (this.contexts.size + contexts.size > MAX_REMEMBERED) this.contexts.clear();
+    for (const [id, ctx] of contexts) this.contexts.set(id, ctx);
+    if (this.prices.size + prices.size > MAX_REMEMBERED) this.prices.clear();
+    for (const [model, price] of prices) this.prices.set(model, price);
+  }
+
+  /**
    * The accounts are locked first, so everything is dated after the locks (one booking time
    * for events, entries and roll-ups) and an account's bookings are dated in chain order.
    * Locking before inserting cannot deadlock: a transaction waits on another's request id
@@ -152,6 +203,7 @@ export class UsageService {
       em,
     );
     const prices = await pricesPromise;
+    this.remember(contexts, prices);
     const pending: Slot[] = [];
     for (const slot of slots) {
       const { event, hash } = slot.item;
@@ -185,12 +237,6 @@ export class UsageService {
         { ...r, breakdown: (pricedById.get(r.requestId) as NewUsageRecord).breakdown },
       ]),
     );
-    const missing = records.filter((r) => !byId.has(r.requestId)).map((r) => r.requestId);
-    const found = missing.length > 0 ? await this.repo.findByRequestIds(missing, em) : null;
-    const stored = found ? await withBreakdowns(found.stored, this.catalog) : [];
-    const storedById = new Map(stored.map((r) => [r.requestId, r]));
-    const archivedById = new Map((found?.archived ?? []).map((r) => [r.requestId, r]));
-
     // Every charged record gets exactly one ledger entry, even a zero one, so reconciliation is one-to-one.
     await this.ledger.bookMany(
       inserted
@@ -206,7 +252,26 @@ export class UsageService {
       booking,
       em,
     );
+    await this.settle(pending, byId, em);
+  }
 
+  /**
+   * Gives each pending slot its outcome: recorded by this write (in `byId`), or a delivery of
+   * a request id registered before, read back here (a duplicate when the body matches, else a
+   * conflict; archived when retention dropped its month).
+   */
+  private async settle(
+    pending: Slot[],
+    byId: Map<string, UsageRecord>,
+    em: EntityManager = this.ds.manager,
+  ): Promise<void> {
+    const missing = pending
+      .map((s) => (s.record as NewUsageRecord).requestId)
+      .filter((id) => !byId.has(id));
+    const found = missing.length > 0 ? await this.repo.findByRequestIds(missing, em) : null;
+    const stored = found ? await withBreakdowns(found.stored, this.catalog) : [];
+    const storedById = new Map(stored.map((r) => [r.requestId, r]));
+    const archivedById = new Map((found?.archived ?? []).map((r) => [r.requestId, r]));
     for (const slot of pending) {
       const r = slot.record as NewUsageRecord;
       const mine = byId.get(r.requestId);
@@ -278,4 +343,33 @@ function conflictFor(requestId: string): EventOutcome {
       `requestId ${requestId} was already recorded with a different body`,
     ),
   );
+}
+
+/** A record book() inserted, as insertNew would have read it back. */
+function asRecorded(r: NewUsageRecord, id: string, recordedAt: Date): UsageRecord {
+  return {
+    id,
+    requestId: r.requestId,
+    requestHash: storedHash(r.requestHash),
+    accountId: r.accountId,
+    tokenId: r.tokenId,
+    model: r.model,
+    outcome: r.outcome,
+    reason: r.reason,
+    charge: r.charge,
+    group: r.group,
+    ratio: r.ratio,
+    priceVersionId: r.priceVersionId,
+    priceVersion: r.priceVersion,
+    quantities: {
+      inputTokens: r.counts.inputTokens,
+      outputTokens: r.counts.outputTokens,
+      images: r.counts.images,
+      lines: r.lines,
+    },
+    occurredAt: r.occurredAt,
+    recordedAt,
+    reviewedAt: null,
+    breakdown: r.breakdown,
+  };
 }
