@@ -48,6 +48,15 @@ describe('authorize in one round trip', () => {
         [requestId],
       )
     ).rows[0] ?? null;
+  /** What the token and its account hold now. */
+  const heldOf = async (tokenId: string): Promise<{ account: string; token: string }> =>
+    (
+      await t.sql.query<{ account: string; token: string }>(
+        `SELECT a.held::text AS account, t.held::text AS token
+         FROM api_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.id = $1`,
+        [tokenId],
+      )
+    ).rows[0];
   const putPrice = (model: string, body: Body) =>
     t.http
       .put(`/v1/admin/models/${model}`)
@@ -201,9 +210,12 @@ describe('authorize in one round trip', () => {
     });
     expect(take()).toEqual(['tokens_authorize_facts']);
     expect(await holdRow(past)).toBeNull();
+    // The account's held grew before the token refused; it was undone: one hold of 0.03 each.
+    expect(await heldOf(token.id)).toEqual({ account: '0.0300000000', token: '0.0300000000' });
 
     const poor = await fundedAccount(t, 'Balance', '0.04');
-    const key = (await createToken(t, poor.id)).key;
+    const poorToken = await createToken(t, poor.id);
+    const key = poorToken.key;
     await authorize({ key, model: 'gpt-image-2-all', requestId: rid('b1') });
     take();
     // 0.01 left: positive, so the request is considered, but 0.03 does not fit.
@@ -214,6 +226,7 @@ describe('authorize in one round trip', () => {
     });
     expect(take()).toEqual(['tokens_authorize_facts']);
     expect(await holdRow(short)).toBeNull();
+    expect(await heldOf(poorToken.id)).toEqual({ account: '0.0300000000', token: '0.0300000000' });
   });
 
   it('answers request_settled for a request already booked, from the same statement', async () => {

@@ -94,7 +94,7 @@ describe('usage ingestion in one round trip', () => {
     proto.query = function (this: unknown, ...a: unknown[]) {
       const cfg = a[0] as { name?: string } | string;
       if (typeof cfg === 'object' && cfg.name && LONG_WAY.includes(cfg.name)) ran.push(cfg.name);
-      return clientQuery.apply(this, a);
+      return Reflect.apply(clientQuery, this, a) as unknown;
     };
     restore = () => {
       (pool as unknown as { query: unknown }).query = query;

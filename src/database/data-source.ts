@@ -15,6 +15,7 @@ import { HotUpdates1764820000000 } from '../../migrations/1764820000000-hot-upda
 import { AuthorizeFunction1764830000000 } from '../../migrations/1764830000000-authorize-function.js';
 import { LeanRegisterLedger1764840000000 } from '../../migrations/1764840000000-lean-register-ledger.js';
 import { UsageBookFunction1764850000000 } from '../../migrations/1764850000000-usage-book-function.js';
+import { AuthorizeFastHold1764860000000 } from '../../migrations/1764860000000-authorize-fast-hold.js';
 
 /** Migrations in the order they run; listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS = [
@@ -34,6 +35,7 @@ export const MIGRATIONS = [
   AuthorizeFunction1764830000000,
   LeanRegisterLedger1764840000000,
   UsageBookFunction1764850000000,
+  AuthorizeFastHold1764860000000,
 ];
 
 export interface DatabaseSettings {
