@@ -35,7 +35,8 @@ export async function prepareHoldsTables(url: string, accounts: number): Promise
       );
       CREATE INDEX holds_active_account ON holds (account_id, created_at DESC, request_id DESC)
         WHERE status = 'active';
-      CREATE INDEX holds_active_expiry ON holds (expires_at) WHERE status = 'active';`);
+      CREATE INDEX holds_active_expiry ON holds (expires_at) WHERE status = 'active';
+      CREATE INDEX holds_active_account_expiry ON holds (account_id, expires_at) WHERE status = 'active';`);
     await c.query(
       `INSERT INTO tokens (id, account_id) SELECT g, g FROM generate_series(1, $1::int) g`,
       [accounts],
