@@ -111,10 +111,13 @@ export class UsageBookFunction1764850000000 implements MigrationInterface {
                     e.output_tokens, e.images
         ), settled AS (
           -- The event settles its own hold (same request id, token and account); the account
-          -- is locked, so nobody else moves the hold.
+          -- is locked, so nobody else moves the hold. IS NOT DISTINCT FROM (the same, the
+          -- columns being NOT NULL) leaves only the request id to look holds up by: its primary
+          -- key, not the account's active holds one by one, whatever the statistics say.
           UPDATE holds h SET status = CASE WHEN h.expires_at <= v_at THEN 'expired' ELSE 'settled' END,
                  closed_at = v_at
-          FROM ins WHERE h.request_id = ins.request_id AND h.token_id = ins.token_id AND h.account_id = ins.account_id
+          FROM ins WHERE h.request_id = ins.request_id
+            AND h.token_id IS NOT DISTINCT FROM ins.token_id AND h.account_id IS NOT DISTINCT FROM ins.account_id
             AND h.status = 'active'
           RETURNING h.account_id, h.token_id, h.amount
         ), unheld AS (
