@@ -37,10 +37,12 @@ interface AccountRow {
   cursor_at: string;
 }
 
-// Expired holds stop counting at their expiry, whether or not a sweep has closed them yet.
+// Expired holds stop counting at their expiry, whether or not a sweep has closed them yet
+// (read in expiry order: through holds_active_account_expiry, see tokens' expiredHeld).
 const COLUMNS = `id, name, email, status, balance,
-  held - COALESCE((SELECT sum(h.amount) FROM holds h
-                   WHERE h.account_id = accounts.id AND h.status = 'active' AND h.expires_at <= now()), 0) AS held,
+  held - COALESCE((SELECT sum(e.amount) FROM (SELECT h.amount FROM holds h
+                   WHERE h.account_id = accounts.id AND h.status = 'active' AND h.expires_at <= now()
+                   ORDER BY h.expires_at) e), 0) AS held,
   credit_limit, console_key_prefix, created_at, updated_at, created_at::text AS cursor_at`;
 
 const toAccount = (r: AccountRow): Account => ({

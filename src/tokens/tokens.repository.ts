@@ -51,11 +51,15 @@ interface TokenRow {
   cursor_at: string;
 }
 
-/** A token's or account's holds that expired but were not swept yet: they no longer count. */
+/**
+ * A token's or account's holds that expired but were not swept yet: they no longer count.
+ * Read in expiry order, so the planner takes holds_active_account_expiry, which yields it, and
+ * not the account's every active hold through holds_active_account (as authorize_facts does).
+ */
 export const expiredHeld = (accountCol: string, tokenCol?: string): string =>
-  `COALESCE((SELECT sum(h.amount) FROM holds h WHERE h.account_id = ${accountCol}` +
+  `COALESCE((SELECT sum(e.amount) FROM (SELECT h.amount FROM holds h WHERE h.account_id = ${accountCol}` +
   (tokenCol ? ` AND h.token_id = ${tokenCol}` : '') +
-  ` AND h.status = 'active' AND h.expires_at <= now()), 0)`;
+  ` AND h.status = 'active' AND h.expires_at <= now() ORDER BY h.expires_at) e), 0)`;
 
 const COLUMNS = `id, account_id, name, group_name, key_prefix, status, expires_at, spend_limit, spent,
   held - ${expiredHeld('api_tokens.account_id', 'api_tokens.id')} AS held, allowed_models, admin_limits,
