@@ -1,8 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Decimal } from 'decimal.js';
 import { randomUUID } from 'node:crypto';
-import type pg from 'pg';
-import { DataSource } from 'typeorm';
 import {
   adminHeaders,
   Body,
@@ -11,6 +9,7 @@ import {
   gatewayHeaders,
   Json,
 } from './helpers/api.js';
+import { watchNamedStatements, type StatementWatch } from './helpers/statements.js';
 import { bearer, createTestApp, TestApp } from './helpers/test-app.js';
 
 const rid = (tag: string): string => `${tag}-${randomUUID()}`;
@@ -23,10 +22,7 @@ const rid = (tag: string): string => `${tag}-${randomUUID()}`;
  */
 describe('authorize in one round trip', () => {
   let t: TestApp;
-  let pool: pg.Pool;
-  /** Names of the prepared statements the service ran since the last take(). */
-  let ran: string[] = [];
-  let restore: () => void = () => undefined;
+  let watch: StatementWatch;
 
   const authorize = async (body: Body): Promise<Json> =>
     (
@@ -36,11 +32,7 @@ describe('authorize in one round trip', () => {
         .send(body)
         .expect(200)
     ).body;
-  const take = (): string[] => {
-    const out = ran.filter((n) => n === 'tokens_authorize_facts' || n === 'holds_place');
-    ran = [];
-    return out;
-  };
+  const take = (): string[] => watch.take();
   const holdRow = async (requestId: string): Promise<{ status: string; amount: string } | null> =>
     (
       await t.sql.query<{ status: string; amount: string }>(
@@ -65,22 +57,13 @@ describe('authorize in one round trip', () => {
 
   beforeAll(async () => {
     t = await createTestApp();
-    pool = (t.app.get(DataSource).driver as unknown as { master: pg.Pool }).master;
-    const query = pool.query.bind(pool) as (...a: unknown[]) => unknown;
-    (pool as unknown as { query: (...a: unknown[]) => unknown }).query = (...a: unknown[]) => {
-      const cfg = a[0] as { name?: string } | string;
-      if (typeof cfg === 'object' && cfg.name) ran.push(cfg.name);
-      return query(...a);
-    };
-    restore = () => {
-      (pool as unknown as { query: unknown }).query = query;
-    };
+    watch = watchNamedStatements(['tokens_authorize_facts', 'holds_place']);
   });
   afterEach(() => {
-    ran = [];
+    take();
   });
   afterAll(async () => {
-    restore();
+    watch.restore();
     await t.close();
   });
 

@@ -1,8 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Decimal } from 'decimal.js';
 import { randomUUID } from 'node:crypto';
-import type pg from 'pg';
-import { DataSource } from 'typeorm';
 import {
   adminHeaders,
   Body,
@@ -13,6 +11,7 @@ import {
   postEvent,
   postEvents,
 } from './helpers/api.js';
+import { watchNamedStatements, type StatementWatch } from './helpers/statements.js';
 import { bearer, createTestApp, TestApp } from './helpers/test-app.js';
 
 const rid = (tag: string): string => `${tag}-${randomUUID()}`;
@@ -29,16 +28,9 @@ const LONG_WAY = ['usage_lock_for_usage', 'usage_insert_new', 'ledger_apply_book
  */
 describe('usage ingestion in one round trip', () => {
   let t: TestApp;
-  let pool: pg.Pool;
-  /** Names of the prepared statements the service ran since the last take(). */
-  let ran: string[] = [];
-  let restore: () => void = () => undefined;
+  let watch: StatementWatch;
 
-  const take = (): string[] => {
-    const out = ran.filter((n) => n === 'usage_book' || LONG_WAY.includes(n));
-    ran = [];
-    return out;
-  };
+  const take = (): string[] => watch.take();
   const event = (tokenId: string, requestId: string, extra: Body = {}): Body => ({
     requestId,
     tokenId,
@@ -79,33 +71,13 @@ describe('usage ingestion in one round trip', () => {
 
   beforeAll(async () => {
     t = await createTestApp();
-    pool = (t.app.get(DataSource).driver as unknown as { master: pg.Pool }).master;
-    const query = pool.query.bind(pool) as (...a: unknown[]) => unknown;
-    (pool as unknown as { query: (...a: unknown[]) => unknown }).query = (...a: unknown[]) => {
-      const cfg = a[0] as { name?: string } | string;
-      if (typeof cfg === 'object' && cfg.name) ran.push(cfg.name);
-      return query(...a);
-    };
-    // Statements inside a transaction run on the transaction's client, not through the pool.
-    const proto = (await import('pg')).default.Client.prototype as unknown as {
-      query: (this: void, ...a: unknown[]) => unknown;
-    };
-    const clientQuery = proto.query;
-    proto.query = function (this: unknown, ...a: unknown[]) {
-      const cfg = a[0] as { name?: string } | string;
-      if (typeof cfg === 'object' && cfg.name && LONG_WAY.includes(cfg.name)) ran.push(cfg.name);
-      return Reflect.apply(clientQuery, this, a) as unknown;
-    };
-    restore = () => {
-      (pool as unknown as { query: unknown }).query = query;
-      proto.query = clientQuery;
-    };
+    watch = watchNamedStatements(['usage_book', ...LONG_WAY]);
   });
   afterEach(() => {
-    ran = [];
+    take();
   });
   afterAll(async () => {
-    restore();
+    watch.restore();
     await t.close();
   });
 

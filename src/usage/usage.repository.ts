@@ -134,6 +134,31 @@ export const toStoredUsage = (r: UsageRow, requestHash: string): StoredUsage => 
   reviewedAt: r.reviewed_at,
 });
 
+/**
+ * The records as the ingestion statements take them, one array per column: request id,
+ * stored fingerprint, account, token, model, outcome, reason, charge, group, ratio, price
+ * version id and number, occurred at, input and output tokens, images, token lines.
+ */
+const recordColumns = (records: NewUsageRecord[]): unknown[][] => [
+  records.map((r) => r.requestId),
+  records.map((r) => storedHash(r.requestHash)),
+  records.map((r) => r.accountId),
+  records.map((r) => r.tokenId),
+  records.map((r) => r.model),
+  records.map((r) => r.outcome),
+  records.map((r) => r.reason),
+  records.map((r) => r.charge.toFixed()),
+  records.map((r) => r.group),
+  records.map((r) => r.ratio.toFixed()),
+  records.map((r) => r.priceVersionId),
+  records.map((r) => r.priceVersion),
+  records.map((r) => r.occurredAt.toISOString()),
+  records.map((r) => r.counts.inputTokens),
+  records.map((r) => r.counts.outputTokens),
+  records.map((r) => r.counts.images),
+  records.map((r) => (r.lines ? `{${r.lines.join(',')}}` : null)),
+];
+
 @Injectable()
 export class UsageRepository {
   constructor(@Inject(DataSource) private readonly ds: DataSource) {}
@@ -196,6 +221,7 @@ export class UsageRepository {
     recordedAt: string,
     em: EntityManager,
   ): Promise<StoredUsage[]> {
+    const columns = recordColumns(records);
     const rows = await sqlRows<UsageRow & { fingerprint: string }>(
       em,
       `WITH v AS (
@@ -260,26 +286,8 @@ export class UsageRepository {
            charge = d.charge + EXCLUDED.charge
        )
        SELECT ins.*, v.fingerprint FROM ins JOIN v ON v.request_id = ins.request_id`,
-      [
-        records.map((r) => r.requestId),
-        records.map((r) => storedHash(r.requestHash)),
-        records.map((r) => r.accountId),
-        records.map((r) => r.tokenId),
-        records.map((r) => r.model),
-        records.map((r) => r.outcome),
-        records.map((r) => r.reason),
-        records.map((r) => r.charge.toFixed()),
-        records.map((r) => r.group),
-        records.map((r) => r.ratio.toFixed()),
-        records.map((r) => r.priceVersionId),
-        records.map((r) => r.priceVersion),
-        records.map((r) => r.occurredAt.toISOString()),
-        recordedAt,
-        records.map((r) => r.counts.inputTokens),
-        records.map((r) => r.counts.outputTokens),
-        records.map((r) => r.counts.images),
-        records.map((r) => (r.lines ? `{${r.lines.join(',')}}` : null)),
-      ],
+      // $14 is the booking time, between the record columns.
+      [...columns.slice(0, 13), recordedAt, ...columns.slice(13)],
       'usage_insert_new',
     );
     return rows.map((r) => toStoredUsage(r, r.fingerprint));
@@ -301,25 +309,7 @@ export class UsageRepository {
       `SELECT request_id, id, recorded_at FROM usage_book($1::varchar[], $2::text[], $3::uuid[], $4::uuid[],
          $5::varchar[], $6::varchar[], $7::varchar[], $8::numeric[], $9::varchar[], $10::numeric[], $11::bigint[],
          $12::int[], $13::timestamptz[], $14::bigint[], $15::bigint[], $16::int[], $17::text[])`,
-      [
-        records.map((r) => r.requestId),
-        records.map((r) => storedHash(r.requestHash)),
-        records.map((r) => r.accountId),
-        records.map((r) => r.tokenId),
-        records.map((r) => r.model),
-        records.map((r) => r.outcome),
-        records.map((r) => r.reason),
-        records.map((r) => r.charge.toFixed()),
-        records.map((r) => r.group),
-        records.map((r) => r.ratio.toFixed()),
-        records.map((r) => r.priceVersionId),
-        records.map((r) => r.priceVersion),
-        records.map((r) => r.occurredAt.toISOString()),
-        records.map((r) => r.counts.inputTokens),
-        records.map((r) => r.counts.outputTokens),
-        records.map((r) => r.counts.images),
-        records.map((r) => (r.lines ? `{${r.lines.join(',')}}` : null)),
-      ],
+      recordColumns(records),
       'usage_book',
     );
     if (rows.length > 0 && rows[0].request_id === null) return null;
