@@ -18,6 +18,9 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * ledger_book_usage is the ledger's: it moves the locked accounts' balances and appends the
  * entries, each with the running balance in input order, in one statement.
  *
+ * The request key (usage_request_key) is computed once per event, and the verification probes
+ * each distinct token once.
+ *
  * Both run with plan_cache_mode = force_generic_plan: their statements take arrays, and
  * PostgreSQL otherwise re-plans them on every call (a custom plan keeps looking cheaper).
  */
@@ -25,6 +28,9 @@ export class UsageBookFunction1764850000000 implements MigrationInterface {
   name = 'UsageBookFunction1764850000000';
 
   async up(q: QueryRunner): Promise<void> {
+    // Declared IMMUTABLE, it calls convert_to (STABLE), so PostgreSQL never inlined it and ran
+    // it as a function call of its own each time; STABLE is what it is, and it inlines.
+    await q.query(`ALTER FUNCTION usage_request_key(text) STABLE`);
     await q.query(`
       CREATE FUNCTION ledger_book_usage(p_account_id uuid[], p_amount numeric[], p_reference text[],
                                         p_model varchar[], p_at timestamptz)
@@ -72,7 +78,8 @@ export class UsageBookFunction1764850000000 implements MigrationInterface {
       BEGIN
         PERFORM 1 FROM accounts a WHERE a.id = ANY (p_account_id) ORDER BY a.id FOR NO KEY UPDATE;
         IF EXISTS (
-             SELECT 1 FROM unnest(p_token_id, p_account_id, p_group_name, p_ratio) AS v(token_id, account_id, group_name, ratio)
+             SELECT 1 FROM (SELECT DISTINCT * FROM unnest(p_token_id, p_account_id, p_group_name, p_ratio)
+                            AS x(token_id, account_id, group_name, ratio)) v
              LEFT JOIN api_tokens t ON t.id = v.token_id
              LEFT JOIN groups g ON g.name = t.group_name
              WHERE t.account_id IS DISTINCT FROM v.account_id OR t.group_name IS DISTINCT FROM v.group_name
@@ -88,14 +95,14 @@ export class UsageBookFunction1764850000000 implements MigrationInterface {
         -- Read after every lock was taken: events, entries and roll-ups share it.
         v_at := clock_timestamp();
         WITH v AS (
-          SELECT * FROM unnest(p_request_id, p_fingerprint, p_account_id, p_token_id, p_model, p_outcome, p_reason,
+          SELECT x.*, usage_request_key(x.request_id) AS key FROM unnest(p_request_id, p_fingerprint, p_account_id, p_token_id, p_model, p_outcome, p_reason,
             p_charge, p_group_name, p_ratio, p_price_version_id, p_price_version, p_occurred_at, p_input_tokens,
             p_output_tokens, p_images, p_lines) WITH ORDINALITY
-            AS v(request_id, fingerprint, account_id, token_id, model, outcome, reason, charge, group_name, ratio,
+            AS x(request_id, fingerprint, account_id, token_id, model, outcome, reason, charge, group_name, ratio,
                  price_version_id, price_version, occurred_at, input_tokens, output_tokens, images, lines, ord)
         ), registered AS (
           INSERT INTO usage_requests AS u (key, fingerprint, account_id, recorded_at, outcome, charge)
-          SELECT usage_request_key(v.request_id), ('x' || v.fingerprint)::bit(64)::bigint, v.account_id,
+          SELECT v.key, ('x' || v.fingerprint)::bit(64)::bigint, v.account_id,
                  v_at, v.outcome::"char", v.charge
           FROM v
           ON CONFLICT (key) DO NOTHING
@@ -106,7 +113,7 @@ export class UsageBookFunction1764850000000 implements MigrationInterface {
           SELECT v.request_id, v.account_id, v.token_id, v.model, v.outcome, v.reason, v.charge, v.group_name, v.ratio,
                  v.price_version_id, v.price_version, v.occurred_at, v.input_tokens, v.output_tokens, v.images,
                  v.lines::bigint[], v_at
-          FROM v JOIN registered r ON r.key = usage_request_key(v.request_id)
+          FROM v JOIN registered r ON r.key = v.key
           RETURNING e.id, e.request_id, e.account_id, e.token_id, e.model, e.outcome, e.charge, e.input_tokens,
                     e.output_tokens, e.images
         ), settled AS (
@@ -169,6 +176,7 @@ export class UsageBookFunction1764850000000 implements MigrationInterface {
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query(`ALTER FUNCTION usage_request_key(text) IMMUTABLE`);
     await q.query(`
       DROP FUNCTION usage_book(varchar[], text[], uuid[], uuid[], varchar[], varchar[], varchar[], numeric[],
         varchar[], numeric[], bigint[], int[], timestamptz[], bigint[], bigint[], int[], text[])`);
