@@ -62,8 +62,10 @@ const rejected = (requestId: string, error: DomainError): EventOutcome => ({
 /**
  * Turns gateway events into usage records, ledger entries and balance changes. A list of
  * events (a batch, or single events that arrived together; see IngestQueue) is written in one
- * transaction of four round trips: lock the accounts (reading the tokens' context), insert
- * the new events (with token spend, hold settlement and daily roll-ups), book the ledger, commit.
+ * transaction: the short way (book) is one call of usage_book, priced with the token contexts
+ * and prices the last writes read and checked by the database under its locks; the long way
+ * (write) is lock the accounts (reading the tokens' context), insert the new events (with
+ * token spend, hold settlement and daily roll-ups), book the ledger, commit.
  */
 @Injectable()
 export class UsageService {
