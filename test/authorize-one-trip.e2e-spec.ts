@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Decimal } from 'decimal.js';
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import {
   adminHeaders,
   Body,
@@ -233,5 +234,77 @@ describe('authorize in one round trip', () => {
     ).toEqual({ allowed: false, reason: 'request_settled' });
     expect(take()).toEqual(['tokens_authorize_facts']);
     expect(await holdRow(booked)).toBeNull();
+  });
+
+  // Group commit (AuthorizeQueue): authorizes that arrive while earlier ones are answered share
+  // one statement and one commit, taking their accounts' row locks in account order. Two
+  // accounts with two keys each, asked at once in an interleaved order while one account's row
+  // is locked for a moment (so that the queue backs up and groups form whatever the pace of
+  // this test's client): every hold that fits is placed, none beyond, no deadlock, and fewer
+  // statements ran than authorizes were answered.
+  it('answers authorizes that arrive together in shared statements, exactly as one at a time would', async () => {
+    const groupSize = async (): Promise<{ count: number; sum: number }> => {
+      const text = (
+        await t.http
+          .get('/metrics')
+          .set(...adminHeaders(t))
+          .expect(200)
+      ).text;
+      const read = (name: string): number =>
+        Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 'NaN');
+      return {
+        count: read('billing_authorize_group_size_count'),
+        sum: read('billing_authorize_group_size_sum'),
+      };
+    };
+    // 0.30 each: ten holds of 0.03.
+    const accounts = await Promise.all([
+      fundedAccount(t, 'Group A', '0.30'),
+      fundedAccount(t, 'Group B', '0.30'),
+    ]);
+    const keys = (
+      await Promise.all(accounts.flatMap((a) => [createToken(t, a.id), createToken(t, a.id)]))
+    ).map((k, i) => ({ key: k.key, account: accounts[Math.floor(i / 2)].id }));
+    // A first authorize per key, so that the next ones place their holds with the facts.
+    for (const k of keys) {
+      await authorize({ key: k.key, model: 'gpt-image-2-all', requestId: rid('g0') });
+    }
+    take();
+    const before = await groupSize();
+    const asks = Array.from({ length: 60 }, (_, i) => keys[i % keys.length]);
+    const holder = new pg.Client({ connectionString: t.databaseUrl });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [accounts[0].id]);
+    // Well within the pool's lock_timeout of a second.
+    const release = new Promise<void>((resolve) =>
+      setTimeout(() => void holder.query('ROLLBACK').then(() => resolve()), 500),
+    );
+    const answers = await Promise.all(
+      asks.map((k) => authorize({ key: k.key, model: 'gpt-image-2-all', requestId: rid('g') })),
+    );
+    await release;
+    await holder.end();
+    const after = await groupSize();
+    expect(after.sum - before.sum).toBe(60);
+    expect(after.count - before.count).toBeLessThan(60);
+    for (const account of accounts) {
+      const mine = answers.filter((_, i) => asks[i].account === account.id);
+      // Two holds were placed before; eight more fit.
+      expect(mine.filter((a) => a.allowed)).toHaveLength(8);
+      for (const a of mine.filter((x) => !x.allowed)) {
+        expect(a).toEqual({ allowed: false, reason: 'insufficient_balance' });
+      }
+      const row = await t.sql.query<{ held: string; holds: string }>(
+        `SELECT a.held::text AS held,
+                (SELECT count(*) FROM holds h WHERE h.account_id = a.id AND h.status = 'active')::text AS holds
+         FROM accounts a WHERE a.id = $1`,
+        [account.id],
+      );
+      expect(row.rows[0]).toEqual({ held: '0.3000000000', holds: '10' });
+    }
+    for (const a of answers.filter((x) => x.allowed)) {
+      expect(await holdRow(a.hold.requestId)).toEqual({ status: 'active', amount: '0.0300000000' });
+    }
   });
 });

@@ -235,6 +235,59 @@ describe('operations', () => {
       await postEvent(t, stuckEvent).expect(201);
       await postEvent(t, stuckEvent).expect(200);
     });
+    // The same for authorize's group commit: a group whose statement waits on one locked
+    // account fails as a whole, and its other authorizes are answered alone, at once.
+    it('answers authorizes of other accounts while one account is locked, and the locked one with 503', async () => {
+      const stuck = await fundedAccount(t, 'Stuck holds');
+      const stuckToken = await createToken(t, stuck.id);
+      const free = await fundedAccount(t, 'Free holds');
+      const freeToken = await createToken(t, free.id);
+      const authorize = (key: string) =>
+        t.http
+          .post('/v1/gateway/authorize')
+          .set(...gatewayHeaders(t))
+          .send({ key, model: 'gpt-image-2-all', requestId: `lock-${randomUUID()}` });
+      // A first authorize per key: the next ones place their holds with the facts, under the
+      // account's row lock.
+      for (const key of [stuckToken.key, freeToken.key]) {
+        expect((await authorize(key).expect(200)).body).toMatchObject({ allowed: true });
+      }
+      const holder = new pg.Client({ connectionString: t.databaseUrl });
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [stuck.id]);
+      let released = false;
+      const releaseAt = new Promise<void>((resolve) =>
+        setTimeout(() => {
+          released = true;
+          void holder.query('ROLLBACK').then(() => resolve());
+        }, 4000),
+      );
+      const stuckAnswer = authorize(stuckToken.key).then((r) => ({ r, released }));
+      const freeAnswers = await Promise.all(
+        Array.from({ length: 10 }, () => authorize(freeToken.key).then((r) => ({ r, released }))),
+      );
+      for (const { r, released: after } of freeAnswers) {
+        expect(r.status).toBe(200);
+        expect(r.body).toMatchObject({ allowed: true, hold: { amount: '0.03' } });
+        expect(after).toBe(false);
+      }
+      const { r: stuckRes, released: stuckAfter } = await stuckAnswer;
+      expectErrorBody(stuckRes, 503, 'service_unavailable');
+      expect(stuckAfter).toBe(false);
+      await releaseAt;
+      await holder.end();
+      // Eleven holds on the free account, one on the stuck one: nothing of the failed group stayed.
+      const held = await t.sql.query<{ id: string; held: string; holds: string }>(
+        `SELECT a.id, a.held::text AS held,
+                (SELECT count(*) FROM holds h WHERE h.account_id = a.id AND h.status = 'active')::text AS holds
+         FROM accounts a WHERE a.id = ANY ($1::uuid[]) ORDER BY a.id`,
+        [[stuck.id, free.id]],
+      );
+      const byId = new Map(held.rows.map((r) => [r.id, r]));
+      expect(byId.get(free.id)).toMatchObject({ held: '0.3300000000', holds: '11' });
+      expect(byId.get(stuck.id)).toMatchObject({ held: '0.0300000000', holds: '1' });
+    });
   });
 
   describe('metrics', () => {
@@ -272,6 +325,7 @@ describe('operations', () => {
         'billing_authorize_total',
         'billing_holds_active',
         'billing_ingest_batch_size_bucket',
+        'billing_authorize_group_size_bucket',
         'billing_http_request_duration_seconds_bucket',
         'billing_stripe_events_total',
         'process_cpu_user_seconds_total',

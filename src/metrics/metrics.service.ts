@@ -29,6 +29,12 @@ export class MetricsService {
     buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
     registers: [this.registry],
   });
+  readonly authorizeGroupSize = new Histogram({
+    name: 'billing_authorize_group_size',
+    help: 'Authorizes answered per statement and commit (group commit).',
+    buckets: [1, 2, 5, 10, 25, 64],
+    registers: [this.registry],
+  });
   readonly httpDuration = new Histogram({
     name: 'billing_http_request_duration_seconds',
     help: 'HTTP request duration, by route template and status.',

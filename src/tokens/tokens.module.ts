@@ -8,13 +8,14 @@ import {
   GatewayController,
   MyTokensController,
 } from './tokens.controller.js';
+import { AuthorizeQueue } from './authorize-queue.js';
 import { TokensRepository } from './tokens.repository.js';
 import { TokensService } from './tokens.service.js';
 
 @Module({
   imports: [AccountsModule, GroupsModule, CatalogModule, HoldsModule],
   controllers: [AdminTokensController, MyTokensController, GatewayController],
-  providers: [TokensRepository, TokensService],
+  providers: [TokensRepository, AuthorizeQueue, TokensService],
   exports: [TokensService],
 })
 export class TokensModule {}

@@ -232,116 +232,135 @@ export class TokensRepository {
   }
 
   /**
-   * Reads the token with its account, group, the model's price in force and the request's
-   * hold, in one statement (authorize_facts, migration 1764830000000) because the gateway
-   * calls this before every request. With a HoldAttempt, the same call also places the hold
-   * when nothing stands in its way: one round trip for the whole authorize.
+   * Reads each key's token with its account, group, the model's price in force and the
+   * request's hold (authorize_facts, migration 1764830000000), for several authorizes in one
+   * statement: one round trip and one commit for all of them (AuthorizeQueue, group commit).
+   * With a HoldAttempt, the same call also places the hold when nothing stands in its way.
+   * The calls run in the order given, in one transaction: the caller orders them by account,
+   * so the row locks of concurrent groups are taken in one order. One answer per call, in
+   * order; null for a key that does not exist.
    */
-  async authorizeFacts(
-    keyHash: string,
-    model: string,
-    requestId: string | null,
-    attempt: HoldAttempt | null = null,
-  ): Promise<AuthorizeFacts | null> {
-    const rows = await sqlRows<{
-      id: string;
-      account_id: string;
-      status: 'active' | 'revoked';
-      expires_at: Date | null;
-      spend_limit: string | null;
-      spent: string;
-      held: string;
-      allowed_models: string[] | null;
-      group_name: string;
-      ratio: string;
-      account_status: 'active' | 'suspended';
-      balance: string;
-      account_held: string;
-      credit_limit: string;
-      price_version_id: string | null;
-      hold_token_id: string | null;
-      hold_active: boolean | null;
-      hold_amount: string | null;
-      hold_expires_at: Date | null;
-      request_recorded: boolean;
-      place_locked: boolean | null;
-      placed: boolean | null;
-      balance_ok: boolean | null;
-      spend_ok: boolean | null;
-      usable: boolean | null;
-      fresh: boolean | null;
-      place_balance: string | null;
-      place_held: string | null;
-      place_created_at: Date | null;
-      place_expires_at: Date | null;
-      place_cursor_at: string | null;
-    }>(
+  async authorizeFacts(calls: AuthorizeCall[]): Promise<(AuthorizeFacts | null)[]> {
+    const rows = await sqlRows<AuthorizeRow>(
       this.ds,
-      `SELECT * FROM authorize_facts($1, $2, $3, $4, $5, $6, $7)`,
+      `SELECT c.ord, f.* FROM unnest($1::bpchar[], $2::varchar[], $3::varchar[], $4::numeric[],
+         $5::bigint[], $6::numeric[], $7::int[]) WITH ORDINALITY AS c(k, m, r, a, v, g, t, ord)
+       CROSS JOIN LATERAL authorize_facts(c.k, c.m, c.r, c.a, c.v, c.g, c.t) f`,
       [
-        keyHash,
-        model,
-        requestId,
-        attempt?.amount.toFixed() ?? null,
-        attempt?.priceVersionId ?? null,
-        attempt?.ratio.toFixed() ?? null,
-        attempt?.ttlSeconds ?? null,
+        calls.map((c) => c.keyHash),
+        calls.map((c) => c.model),
+        calls.map((c) => c.requestId),
+        calls.map((c) => c.attempt?.amount.toFixed() ?? null),
+        calls.map((c) => c.attempt?.priceVersionId ?? null),
+        calls.map((c) => c.attempt?.ratio.toFixed() ?? null),
+        calls.map((c) => c.attempt?.ttlSeconds ?? null),
       ],
       'tokens_authorize_facts',
     );
-    const r = rows[0];
-    if (!r) return null;
-    return {
-      tokenId: r.id,
-      accountId: r.account_id,
-      status: r.status,
-      expiresAt: r.expires_at,
-      spendLimit: r.spend_limit === null ? null : money(r.spend_limit),
-      spent: money(r.spent),
-      held: money(r.held),
-      allowedModels: r.allowed_models,
-      group: r.group_name,
-      ratio: money(r.ratio),
-      accountStatus: r.account_status,
-      balance: money(r.balance),
-      accountHeld: money(r.account_held),
-      creditLimit: money(r.credit_limit),
-      priceVersionId: r.price_version_id,
-      hold:
-        r.hold_token_id !== null && r.hold_amount !== null && r.hold_expires_at !== null
-          ? {
-              tokenId: r.hold_token_id,
-              status: r.hold_active ? 'active' : 'closed',
-              amount: money(r.hold_amount),
-              expiresAt: r.hold_expires_at,
-            }
-          : null,
-      requestRecorded: r.request_recorded,
-      placement:
-        attempt && requestId !== null && r.place_locked !== null
-          ? toPlaceResult(
-              {
-                locked: r.place_locked,
-                placed: r.placed ?? false,
-                balance_ok: r.balance_ok,
-                spend_ok: r.spend_ok,
-                usable: r.usable,
-                fresh: r.fresh,
-                balance: r.place_balance,
-                held: r.place_held,
-                created_at: r.place_created_at,
-                expires_at: r.place_expires_at,
-                cursor_at: r.place_cursor_at,
-              },
-              {
-                requestId,
-                accountId: r.account_id,
-                tokenId: r.id,
-                model,
-                amount: attempt.amount,
-              },
-            )
-          : null,
-    };
+    const answers: (AuthorizeFacts | null)[] = calls.map(() => null);
+    for (const r of rows) {
+      const i = Number(r.ord) - 1;
+      answers[i] = toFacts(r, calls[i]);
+    }
+    return answers;
   }
 }
+
+/** One authorize's question to authorize_facts. */
+export interface AuthorizeCall {
+  keyHash: string;
+  model: string;
+  requestId: string | null;
+  attempt: HoldAttempt | null;
+}
+
+interface AuthorizeRow {
+  ord: string;
+  id: string;
+  account_id: string;
+  status: 'active' | 'revoked';
+  expires_at: Date | null;
+  spend_limit: string | null;
+  spent: string;
+  held: string;
+  allowed_models: string[] | null;
+  group_name: string;
+  ratio: string;
+  account_status: 'active' | 'suspended';
+  balance: string;
+  account_held: string;
+  credit_limit: string;
+  price_version_id: string | null;
+  hold_token_id: string | null;
+  hold_active: boolean | null;
+  hold_amount: string | null;
+  hold_expires_at: Date | null;
+  request_recorded: boolean;
+  place_locked: boolean | null;
+  placed: boolean | null;
+  balance_ok: boolean | null;
+  spend_ok: boolean | null;
+  usable: boolean | null;
+  fresh: boolean | null;
+  place_balance: string | null;
+  place_held: string | null;
+  place_created_at: Date | null;
+  place_expires_at: Date | null;
+  place_cursor_at: string | null;
+}
+
+const toFacts = (
+  r: AuthorizeRow,
+  { model, requestId, attempt }: AuthorizeCall,
+): AuthorizeFacts => ({
+  tokenId: r.id,
+  accountId: r.account_id,
+  status: r.status,
+  expiresAt: r.expires_at,
+  spendLimit: r.spend_limit === null ? null : money(r.spend_limit),
+  spent: money(r.spent),
+  held: money(r.held),
+  allowedModels: r.allowed_models,
+  group: r.group_name,
+  ratio: money(r.ratio),
+  accountStatus: r.account_status,
+  balance: money(r.balance),
+  accountHeld: money(r.account_held),
+  creditLimit: money(r.credit_limit),
+  priceVersionId: r.price_version_id,
+  hold:
+    r.hold_token_id !== null && r.hold_amount !== null && r.hold_expires_at !== null
+      ? {
+          tokenId: r.hold_token_id,
+          status: r.hold_active ? 'active' : 'closed',
+          amount: money(r.hold_amount),
+          expiresAt: r.hold_expires_at,
+        }
+      : null,
+  requestRecorded: r.request_recorded,
+  placement:
+    attempt && requestId !== null && r.place_locked !== null
+      ? toPlaceResult(
+          {
+            locked: r.place_locked,
+            placed: r.placed ?? false,
+            balance_ok: r.balance_ok,
+            spend_ok: r.spend_ok,
+            usable: r.usable,
+            fresh: r.fresh,
+            balance: r.place_balance,
+            held: r.place_held,
+            created_at: r.place_created_at,
+            expires_at: r.place_expires_at,
+            cursor_at: r.place_cursor_at,
+          },
+          {
+            requestId,
+            accountId: r.account_id,
+            tokenId: r.id,
+            model,
+            amount: attempt.amount,
+          },
+        )
+      : null,
+});

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Decimal } from 'decimal.js';
+import { AuthorizeQueue } from './authorize-queue.js';
 import { AccountsService } from '../accounts/accounts.service.js';
 import { isUuid } from '../common/ids.js';
 import { generateSecret, hashSecret, keyPrefix } from '../auth/secrets.js';
@@ -39,6 +40,7 @@ const MAX_REMEMBERED_KEYS = 100_000;
 export class TokensService {
   constructor(
     @Inject(TokensRepository) private readonly repo: TokensRepository,
+    @Inject(AuthorizeQueue) private readonly authorizeQueue: AuthorizeQueue,
     @Inject(AccountsService) private readonly accounts: AccountsService,
     @Inject(GroupsService) private readonly groups: GroupsService,
     @Inject(CatalogService) private readonly catalog: CatalogService,
@@ -129,7 +131,7 @@ export class TokensService {
     const requestId = dto.requestId ?? null;
     const keyHash = hashSecret(dto.key);
     const attempt = requestId === null ? null : await this.holdAttempt(keyHash, dto);
-    const f = await this.repo.authorizeFacts(keyHash, dto.model, requestId, attempt);
+    const f = await this.authorizeQueue.facts({ keyHash, model: dto.model, requestId, attempt });
     if (!f) return toDeniedDto('invalid_key');
     // Placed with the facts: every check below passed in that statement, on the same facts.
     if (requestId !== null && f.placement?.kind === 'placed') {

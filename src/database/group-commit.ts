@@ -1,0 +1,142 @@
+import { Logger } from '@nestjs/common';
+
+/**
+ * Writes `items` in one transaction and answers one output per item, in order. Throws only
+ * when the transaction itself fails. `alone` is true when the items are a failed group's
+ * unit written again on its own: a failure now is that unit's own.
+ */
+export type GroupWrite<I, O> = (items: I[], alone: boolean) => Promise<O[]>;
+
+/** Items submitted together (a batch, or one request): kept in one transaction. */
+interface Unit<I, O> {
+  items: I[];
+  /** How an item that cannot be written even alone is answered; unset, the unit fails. */
+  unwritten?: (item: I, err: unknown) => O;
+  /** Written alone after its group's transaction failed. */
+  isolated: boolean;
+  resolve: (outputs: O[]) => void;
+  reject: (e: unknown) => void;
+}
+
+export interface GroupCommitOptions<I, O> {
+  /** Names the queue in its log lines. */
+  name: string;
+  /** Most items one transaction takes (a larger unit still goes whole). */
+  maxGroup: number;
+  /** Transactions in flight at once, per instance. */
+  maxInFlight: number;
+  write: GroupWrite<I, O>;
+  /** Sees every group's outputs once written (metrics). */
+  written?: (outputs: O[]) => void;
+}
+
+/**
+ * Group commit: units that arrive while earlier ones are being written go into the next
+ * transaction together, so under load one commit (one WAL flush, one round trip) serves many
+ * callers. Nothing waits on a timer, so a lone unit is written at once. A caller gets its
+ * answer only after its transaction committed, so nothing lives in memory alone.
+ *
+ * Isolation: when a transaction fails, each of its items is queued again on its own, ahead of
+ * new work but through the same in-flight limit, so one item the database refuses (or one
+ * account whose row lock is stuck) cannot sink its neighbours, and a failing group cannot
+ * start a transaction per item at once. An item that fails alone fails for good.
+ */
+export class GroupCommit<I, O> {
+  private readonly logger: Logger;
+  private readonly waiting: Unit<I, O>[] = [];
+  private inFlight = 0;
+
+  constructor(private readonly opts: GroupCommitOptions<I, O>) {
+    this.logger = new Logger(opts.name);
+  }
+
+  /**
+   * One output per item, in order. With `unwritten`, an item that cannot be written even on
+   * its own is answered by it and the others still go through exactly once; without, the
+   * whole submission rejects with that item's error.
+   */
+  submit(items: I[], unwritten?: (item: I, err: unknown) => O): Promise<O[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    return this.enqueue(items, unwritten, false);
+  }
+
+  private enqueue(
+    items: I[],
+    unwritten: ((item: I, err: unknown) => O) | undefined,
+    isolated: boolean,
+  ): Promise<O[]> {
+    return new Promise((resolve, reject) => {
+      const unit: Unit<I, O> = { items, unwritten, isolated, resolve, reject };
+      // Retries of a failed group go first: their callers have waited longest.
+      if (isolated) this.waiting.unshift(unit);
+      else this.waiting.push(unit);
+      this.drain();
+    });
+  }
+
+  private drain(): void {
+    while (this.inFlight < this.opts.maxInFlight && this.waiting.length > 0) {
+      const group = this.takeGroup();
+      this.inFlight++;
+      void this.run(group).finally(() => {
+        this.inFlight--;
+        this.drain();
+      });
+    }
+  }
+
+  /** Whole units up to maxGroup items (always at least one unit); an isolated unit alone. */
+  private takeGroup(): Unit<I, O>[] {
+    const group = [this.waiting.shift() as Unit<I, O>];
+    if (group[0].isolated) return group;
+    let size = group[0].items.length;
+    while (this.waiting.length > 0 && !this.waiting[0].isolated) {
+      const next = this.waiting[0];
+      if (size + next.items.length > this.opts.maxGroup) break;
+      size += next.items.length;
+      group.push(this.waiting.shift() as Unit<I, O>);
+    }
+    return group;
+  }
+
+  private async run(group: Unit<I, O>[]): Promise<void> {
+    let outputs: O[];
+    try {
+      outputs = await this.opts.write(
+        group.flatMap((u) => u.items),
+        group.every((u) => u.isolated),
+      );
+    } catch (err) {
+      this.fail(group, err);
+      return;
+    }
+    this.opts.written?.(outputs);
+    let at = 0;
+    for (const unit of group) {
+      unit.resolve(outputs.slice(at, at + unit.items.length));
+      at += unit.items.length;
+    }
+  }
+
+  private fail(group: Unit<I, O>[], err: unknown): void {
+    if (group.every((u) => u.isolated)) {
+      for (const unit of group) unit.reject(err);
+      return;
+    }
+    const items = group.reduce((n, u) => n + u.items.length, 0);
+    this.logger.warn(`a write of ${items} items failed; writing each alone: ${String(err)}`);
+    for (const unit of group) {
+      const { unwritten } = unit;
+      const alone = unit.items.map((item) =>
+        this.enqueue([item], unwritten, true).then(
+          ([o]) => o,
+          (e: unknown) => {
+            if (!unwritten) throw e;
+            return unwritten(item, e);
+          },
+        ),
+      );
+      Promise.all(alone).then(unit.resolve, unit.reject);
+    }
+  }
+}
