@@ -16,6 +16,7 @@ import { AuthorizeFunction1764830000000 } from '../../migrations/1764830000000-a
 import { LeanRegisterLedger1764840000000 } from '../../migrations/1764840000000-lean-register-ledger.js';
 import { UsageBookFunction1764850000000 } from '../../migrations/1764850000000-usage-book-function.js';
 import { AuthorizeFastHold1764860000000 } from '../../migrations/1764860000000-authorize-fast-hold.js';
+import { UsageLockJoin1764870000000 } from '../../migrations/1764870000000-usage-lock-join.js';
 
 /** Migrations in the order they run; listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS = [
@@ -36,6 +37,7 @@ export const MIGRATIONS = [
   LeanRegisterLedger1764840000000,
   UsageBookFunction1764850000000,
   AuthorizeFastHold1764860000000,
+  UsageLockJoin1764870000000,
 ];
 
 export interface DatabaseSettings {

@@ -166,7 +166,10 @@ export class UsageRepository {
   /**
    * Locks the accounts behind `tokenIds` (in account id order, so concurrent ingestions
    * cannot deadlock) and reads what pricing needs: each token's account, group and current
-   * group ratio, the accounts' balances, and a booking time read after the locks.
+   * group ratio, the accounts' balances, and a booking time read after the locks. The tokens
+   * are joined from their distinct ids, not matched by `= ANY (array)`: a row that another
+   * transaction updated while this one waited is rechecked alone, not by sorting the whole
+   * array again (migration 1764870000000 says the same of usage_book).
    */
   async lockForUsage(
     tokenIds: string[],
@@ -184,8 +187,9 @@ export class UsageRepository {
       `SELECT l.token_id, l.account_id, l.group_name, l.ratio::text AS ratio, l.balance::text AS balance,
               clock_timestamp()::text AS at
        FROM (SELECT t.id AS token_id, t.account_id, t.group_name, g.ratio, a.balance
-             FROM api_tokens t JOIN groups g ON g.name = t.group_name JOIN accounts a ON a.id = t.account_id
-             WHERE t.id = ANY($1::uuid[])
+             FROM (SELECT DISTINCT x.id FROM unnest($1::uuid[]) AS x(id)) x
+             JOIN api_tokens t ON t.id = x.id JOIN groups g ON g.name = t.group_name
+             JOIN accounts a ON a.id = t.account_id
              ORDER BY a.id FOR NO KEY UPDATE OF a) l`,
       [tokenIds],
       'usage_lock_for_usage',
