@@ -1,8 +1,5 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
-
-/** usage_book's signature, as migration 1764850000000 created it. */
-const USAGE_BOOK = `usage_book(varchar[], text[], uuid[], uuid[], varchar[], varchar[], varchar[], numeric[],
-  varchar[], numeric[], bigint[], int[], timestamptz[], bigint[], bigint[], int[], text[])`;
+import { replaceInFunction, USAGE_BOOK } from './function-source.js';
 
 /** usage_book's first statement, as migration 1764850000000 wrote it. */
 const LOCK_BY_ARRAY = `PERFORM 1 FROM accounts a WHERE a.id = ANY (p_account_id) ORDER BY a.id FOR NO KEY UPDATE;`;
@@ -22,27 +19,16 @@ const LOCK_BY_JOIN = `PERFORM 1 FROM (SELECT DISTINCT x.id FROM unnest(p_account
  * at that one row. Same rows locked, in the same (id) order, same answers.
  *
  * Only that statement changes, so this migration edits the function's definition as
- * PostgreSQL keeps it (pg_get_functiondef) and fails if it does not find the statement.
+ * PostgreSQL keeps it (replaceInFunction) and fails if it does not find the statement.
  */
 export class UsageLockJoin1764870000000 implements MigrationInterface {
   name = 'UsageLockJoin1764870000000';
 
   async up(q: QueryRunner): Promise<void> {
-    await replaceInUsageBook(q, LOCK_BY_ARRAY, LOCK_BY_JOIN);
+    await replaceInFunction(q, USAGE_BOOK, LOCK_BY_ARRAY, LOCK_BY_JOIN);
   }
 
   async down(q: QueryRunner): Promise<void> {
-    await replaceInUsageBook(q, LOCK_BY_JOIN, LOCK_BY_ARRAY);
+    await replaceInFunction(q, USAGE_BOOK, LOCK_BY_JOIN, LOCK_BY_ARRAY);
   }
-}
-
-async function replaceInUsageBook(q: QueryRunner, from: string, to: string): Promise<void> {
-  const rows = (await q.query(`SELECT pg_get_functiondef($1::regprocedure) AS def`, [
-    USAGE_BOOK,
-  ])) as { def: string }[];
-  const def = rows[0]?.def ?? '';
-  const at = def.indexOf(from);
-  if (at < 0 || def.indexOf(from, at + 1) >= 0)
-    throw new Error('usage_book does not contain its lock statement exactly once');
-  await q.query(def.slice(0, at) + to + def.slice(at + from.length));
 }

@@ -17,6 +17,7 @@ import { LeanRegisterLedger1764840000000 } from '../../migrations/1764840000000-
 import { UsageBookFunction1764850000000 } from '../../migrations/1764850000000-usage-book-function.js';
 import { AuthorizeFastHold1764860000000 } from '../../migrations/1764860000000-authorize-fast-hold.js';
 import { UsageLockJoin1764870000000 } from '../../migrations/1764870000000-usage-lock-join.js';
+import { PlansWithoutStatistics1764880000000 } from '../../migrations/1764880000000-plans-without-statistics.js';
 
 /** Migrations in the order they run; listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS = [
@@ -38,6 +39,7 @@ export const MIGRATIONS = [
   UsageBookFunction1764850000000,
   AuthorizeFastHold1764860000000,
   UsageLockJoin1764870000000,
+  PlansWithoutStatistics1764880000000,
 ];
 
 export interface DatabaseSettings {

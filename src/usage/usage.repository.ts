@@ -252,14 +252,12 @@ export class UsageRepository {
        ), settled AS (
          -- The event settles its own hold (same request id, token and account) in the
          -- transaction that books it; the account is locked, so nobody else moves the hold.
-         -- IS NOT DISTINCT FROM (the same: the columns are NOT NULL) leaves only the request id
-         -- to look holds up by (its primary key), whatever the statistics say.
-         UPDATE holds h SET status = CASE WHEN h.expires_at <= $14::timestamptz THEN 'expired' ELSE 'settled' END,
-                closed_at = $14::timestamptz
-         FROM ins WHERE h.request_id = ins.request_id
-            AND h.token_id IS NOT DISTINCT FROM ins.token_id AND h.account_id IS NOT DISTINCT FROM ins.account_id
-           AND h.status = 'active'
-         RETURNING h.account_id, h.token_id, h.amount
+         -- holds_settle_usage looks each one up by its request id, whatever the statistics
+         -- (migration 1764880000000).
+         SELECT s.account_id, s.token_id, s.amount
+         FROM holds_settle_usage(ARRAY(SELECT i.request_id FROM ins i ORDER BY i.id),
+                                 ARRAY(SELECT i.token_id FROM ins i ORDER BY i.id),
+                                 ARRAY(SELECT i.account_id FROM ins i ORDER BY i.id), $14::timestamptz) s
        ), unheld AS (
          UPDATE accounts a SET held = a.held - x.amount
          FROM (SELECT account_id, SUM(amount) AS amount FROM settled GROUP BY account_id) x WHERE a.id = x.account_id
