@@ -58,8 +58,10 @@ const EXCEPTIONS: Record<string, { tables: string[]; why: string }> = {
     why: 'held on the account and token changes in the statement that places or closes the hold, under the account lock',
   },
   'usage/usage.repository.ts': {
-    tables: ['accounts', 'api_tokens', 'groups', 'holds'],
-    why: 'the ingestion statement locks accounts with their tokens and groups, adds token spend and settles holds in one transaction',
+    // Holds are settled in the same statement through holds' own SQL function,
+    // holds_settle_usage (migration 1764880000000).
+    tables: ['accounts', 'api_tokens', 'groups'],
+    why: 'the ingestion statement locks accounts with their tokens and groups and adds token spend in one transaction',
   },
   'usage/usage-reviews.repository.ts': {
     tables: ['accounts', 'api_tokens'],
