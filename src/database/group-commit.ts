@@ -14,6 +14,8 @@ interface Unit<I, O> {
   unwritten?: (item: I, err: unknown) => O;
   /** Written alone after its group's transaction failed. */
   isolated: boolean;
+  /** When it was queued (performance.now()). */
+  since: number;
   resolve: (outputs: O[]) => void;
   reject: (e: unknown) => void;
 }
@@ -25,6 +27,14 @@ export interface GroupCommitOptions<I, O> {
   maxGroup: number;
   /** Transactions in flight at once, per instance. */
   maxInFlight: number;
+  /**
+   * While a transaction is in flight, another one starts only when this many items wait, or
+   * when the oldest has waited `busyWaitMs`: at moderate rates items then share transactions
+   * (one commit, one round trip) instead of each taking its own. 1 (the default): start
+   * whenever fewer than maxInFlight are in flight.
+   */
+  minGroupWhileBusy?: number;
+  busyWaitMs?: number;
   write: GroupWrite<I, O>;
   /** Sees every group's outputs once written (metrics). */
   written?: (outputs: O[]) => void;
@@ -44,7 +54,9 @@ export interface GroupCommitOptions<I, O> {
 export class GroupCommit<I, O> {
   private readonly logger: Logger;
   private readonly waiting: Unit<I, O>[] = [];
+  private waitingItems = 0;
   private inFlight = 0;
+  private wake: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: GroupCommitOptions<I, O>) {
     this.logger = new Logger(opts.name);
@@ -66,16 +78,25 @@ export class GroupCommit<I, O> {
     isolated: boolean,
   ): Promise<O[]> {
     return new Promise((resolve, reject) => {
-      const unit: Unit<I, O> = { items, unwritten, isolated, resolve, reject };
-      // Retries of a failed group go first: their callers have waited longest.
-      if (isolated) this.waiting.unshift(unit);
-      else this.waiting.push(unit);
+      this.waiting.push(this.unit(items, unwritten, isolated, resolve, reject));
+      this.waitingItems += items.length;
       this.drain();
     });
   }
 
+  private unit(
+    items: I[],
+    unwritten: ((item: I, err: unknown) => O) | undefined,
+    isolated: boolean,
+    resolve: (outputs: O[]) => void,
+    reject: (e: unknown) => void,
+  ): Unit<I, O> {
+    return { items, unwritten, isolated, since: performance.now(), resolve, reject };
+  }
+
   private drain(): void {
     while (this.inFlight < this.opts.maxInFlight && this.waiting.length > 0) {
+      if (this.inFlight > 0 && !this.worthAnother()) return;
       const group = this.takeGroup();
       this.inFlight++;
       void this.run(group).finally(() => {
@@ -85,17 +106,40 @@ export class GroupCommit<I, O> {
     }
   }
 
+  /**
+   * Whether to start another transaction beside those in flight: retries of a failed group
+   * go at once; others when enough wait, or the oldest waited long enough (else a timer
+   * looks again then, in case nothing in flight finishes first).
+   */
+  private worthAnother(): boolean {
+    const { minGroupWhileBusy = 1, busyWaitMs = 0 } = this.opts;
+    const oldest = this.waiting[0];
+    if (oldest.isolated || this.waitingItems >= minGroupWhileBusy) return true;
+    const waited = performance.now() - oldest.since;
+    if (waited >= busyWaitMs) return true;
+    if (!this.wake) {
+      this.wake = setTimeout(() => {
+        this.wake = undefined;
+        this.drain();
+      }, busyWaitMs - waited);
+      this.wake.unref();
+    }
+    return false;
+  }
+
   /** Whole units up to maxGroup items (always at least one unit); an isolated unit alone. */
   private takeGroup(): Unit<I, O>[] {
     const group = [this.waiting.shift() as Unit<I, O>];
-    if (group[0].isolated) return group;
     let size = group[0].items.length;
-    while (this.waiting.length > 0 && !this.waiting[0].isolated) {
-      const next = this.waiting[0];
-      if (size + next.items.length > this.opts.maxGroup) break;
-      size += next.items.length;
-      group.push(this.waiting.shift() as Unit<I, O>);
+    if (!group[0].isolated) {
+      while (this.waiting.length > 0 && !this.waiting[0].isolated) {
+        const next = this.waiting[0];
+        if (size + next.items.length > this.opts.maxGroup) break;
+        size += next.items.length;
+        group.push(this.waiting.shift() as Unit<I, O>);
+      }
     }
+    this.waitingItems -= size;
     return group;
   }
 
@@ -125,18 +169,28 @@ export class GroupCommit<I, O> {
     }
     const items = group.reduce((n, u) => n + u.items.length, 0);
     this.logger.warn(`a write of ${items} items failed; writing each alone: ${String(err)}`);
+    // Each item alone, in their order, ahead of new work: their callers have waited longest.
+    const retries: Unit<I, O>[] = [];
     for (const unit of group) {
       const { unwritten } = unit;
-      const alone = unit.items.map((item) =>
-        this.enqueue([item], unwritten, true).then(
-          ([o]) => o,
-          (e: unknown) => {
-            if (!unwritten) throw e;
-            return unwritten(item, e);
-          },
-        ),
+      const alone = unit.items.map(
+        (item) =>
+          new Promise<O>((resolve, reject) => {
+            retries.push(
+              this.unit(
+                [item],
+                unwritten,
+                true,
+                ([o]) => resolve(o),
+                (e: unknown) => (unwritten ? resolve(unwritten(item, e)) : reject(e)),
+              ),
+            );
+          }),
       );
       Promise.all(alone).then(unit.resolve, unit.reject);
     }
+    this.waiting.unshift(...retries);
+    this.waitingItems += retries.length;
+    this.drain();
   }
 }

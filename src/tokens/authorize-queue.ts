@@ -6,6 +6,9 @@ import { AuthorizeCall, AuthorizeFacts, TokensRepository } from './tokens.reposi
 /** Most authorizes one statement takes, and statements in flight per instance. */
 const MAX_GROUP = 64;
 const MAX_IN_FLIGHT = 4;
+/** Beside a transaction in flight, another starts once this many wait, or after this long. */
+const MIN_GROUP_WHILE_BUSY = 4;
+const BUSY_WAIT_MS = 2;
 /** Keys whose account is remembered for the lock order. */
 const MAX_REMEMBERED_KEYS = 100_000;
 
@@ -36,6 +39,8 @@ export class AuthorizeQueue {
       name: AuthorizeQueue.name,
       maxGroup: MAX_GROUP,
       maxInFlight: MAX_IN_FLIGHT,
+      minGroupWhileBusy: MIN_GROUP_WHILE_BUSY,
+      busyWaitMs: BUSY_WAIT_MS,
       write: (calls) => this.write(calls),
       written: (answers) => metrics.authorizeGroupSize.observe(answers.length),
     });

@@ -7,6 +7,9 @@ import { EventOutcome, IncomingEvent, UsageService } from './usage.service.js';
 /** Most events one transaction takes (a larger batch still goes whole), and transactions in flight per instance. */
 const MAX_BATCH = 256;
 const MAX_IN_FLIGHT = 4;
+/** Beside a transaction in flight, another starts once this many wait, or after this long. */
+const MIN_GROUP_WHILE_BUSY = 4;
+const BUSY_WAIT_MS = 2;
 
 /**
  * The one way usage reaches the database, for single events and batches alike: group commit
@@ -26,6 +29,8 @@ export class IngestQueue {
       name: IngestQueue.name,
       maxGroup: MAX_BATCH,
       maxInFlight: MAX_IN_FLIGHT,
+      minGroupWhileBusy: MIN_GROUP_WHILE_BUSY,
+      busyWaitMs: BUSY_WAIT_MS,
       // A group waits briefly for its accounts' locks; an event written alone waits the full
       // LOCK_TIMEOUT_MS.
       write: (items, alone) => usage.ingest(items, { patient: alone }),
