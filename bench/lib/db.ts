@@ -147,12 +147,13 @@ export async function prepareDatabases(log: (m: string) => void): Promise<BenchD
   }
 }
 
-/** Server settings worth printing next to the figures. */
+/** Server settings worth printing next to the figures (autovacuum: off, tables bloat during a run). */
 export async function serverSettings(url: string): Promise<Record<string, string>> {
   return withClient(url, async (c) => {
     const r = await c.query<{ name: string; setting: string; unit: string | null }>(
       `SELECT name, setting, unit FROM pg_settings
-        WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'max_connections', 'wal_level')`,
+        WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'max_connections', 'wal_level',
+                       'autovacuum')`,
     );
     return Object.fromEntries(
       r.rows.map((x) => [x.name, x.setting + (x.unit ? ` ${x.unit}` : '')]),
