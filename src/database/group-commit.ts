@@ -173,19 +173,16 @@ export class GroupCommit<I, O> {
     const retries: Unit<I, O>[] = [];
     for (const unit of group) {
       const { unwritten } = unit;
-      const alone = unit.items.map(
-        (item) =>
-          new Promise<O>((resolve, reject) => {
-            retries.push(
-              this.unit(
-                [item],
-                unwritten,
-                true,
-                ([o]) => resolve(o),
-                (e: unknown) => (unwritten ? resolve(unwritten(item, e)) : reject(e)),
-              ),
-            );
-          }),
+      const alone = unit.items.map((item) =>
+        new Promise<O[]>((resolve, reject) => {
+          retries.push(this.unit([item], unwritten, true, resolve, reject));
+        }).then(
+          ([o]) => o,
+          (e: unknown) => {
+            if (!unwritten) throw e;
+            return unwritten(item, e);
+          },
+        ),
       );
       Promise.all(alone).then(unit.resolve, unit.reject);
     }

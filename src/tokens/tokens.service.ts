@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Decimal } from 'decimal.js';
-import { AuthorizeQueue } from './authorize-queue.js';
 import { AccountsService } from '../accounts/accounts.service.js';
 import { isUuid } from '../common/ids.js';
 import { generateSecret, hashSecret, keyPrefix } from '../auth/secrets.js';
@@ -28,6 +27,7 @@ import {
   toTokenDto,
   toTokenWithKeyDto,
 } from './tokens.mapper.js';
+import { AuthorizeQueue } from './authorize-queue.js';
 import { AdminLimits, HoldAttempt, Token, TokensRepository } from './tokens.repository.js';
 
 /** Who is acting on tokens: an admin may use any group, a customer only selectable ones. */
