@@ -43,8 +43,10 @@ export interface GroupCommitOptions<I, O> {
 /**
  * Group commit: units that arrive while earlier ones are being written go into the next
  * transaction together, so under load one commit (one WAL flush, one round trip) serves many
- * callers. Nothing waits on a timer, so a lone unit is written at once. A caller gets its
- * answer only after its transaction committed, so nothing lives in memory alone.
+ * callers. A unit that finds nothing in flight is written at once; beside a transaction in
+ * flight, units wait for it to finish unless minGroupWhileBusy items wait or the oldest has
+ * waited busyWaitMs. A caller gets its answer only after its transaction committed, so
+ * nothing lives in memory alone.
  *
  * Isolation: when a transaction fails, each of its items is queued again on its own, ahead of
  * new work but through the same in-flight limit, so one item the database refuses (or one

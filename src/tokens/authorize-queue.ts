@@ -24,7 +24,10 @@ const MAX_REMEMBERED_KEYS = 100_000;
  * ingestion locks accounts (usage_book): concurrent groups then wait for each other but
  * cannot deadlock. A key's account is learned from its first answer; a key not seen yet has
  * no hold attempt (TokensService.holdAttempt needs an earlier answer too), so it takes no
- * lock in the group and its place in the order does not matter.
+ * lock in the group and its place in the order does not matter. (Both memories are cleared
+ * when full, each on its own; a key then remembered by one and not the other may take a lock
+ * out of order, and a deadlock is possible: PostgreSQL ends it, and the failed group's
+ * authorizes are asked again one at a time.)
  */
 @Injectable()
 export class AuthorizeQueue {
