@@ -11,7 +11,8 @@
  * DB_POOL_SIZE (passed through to the service), BENCH_NODE_ARGS (node flags for the service,
  * e.g. "--cpu-prof --cpu-prof-dir=bench/results/prof"), BENCH_HOLD_ACCOUNTS (accounts the
  * authorize scenarios spread over, default 200), BENCH_SKIP_HOLDS=1 (no spend-control
- * scenarios), BENCH_SKIP_STATEMENT=1 (no statement bench).
+ * scenarios), BENCH_SKIP_STATEMENT=1 (no statement bench), BENCH_SKIP_BOOK_ALONE=1 (no batch
+ * SQL alone).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -34,6 +35,7 @@ import { makeTraffic } from './lib/traffic.js';
 import { verifyBalances } from './lib/verify.js';
 import { spendControl } from './scenarios/authorize.js';
 import { batches } from './scenarios/batch.js';
+import { bookAlone } from './scenarios/book-alone.js';
 import {
   singleHot,
   singleOpenLoop,
@@ -141,6 +143,10 @@ async function main(): Promise<number> {
       adminKey,
     }); // (9)
     const rssFinal = rssMiB(svc.pid);
+    const book =
+      process.env.BENCH_SKIP_BOOK_ALONE === '1'
+        ? null
+        : await bookAlone({ url: dbs.serviceUrl, postmasterPid: dbs.postmasterPid }); // (10)
 
     // ---- report ------------------------------------------------------------------------
     const summary: BenchSummary = {
@@ -154,6 +160,7 @@ async function main(): Promise<number> {
       pgbenchRuns: run.pgbenchRuns,
       holds,
       statement,
+      book,
       storage,
       rss,
       rssFinal,
@@ -188,6 +195,7 @@ async function main(): Promise<number> {
           holds: holds && { holdAmount: holds.holdAmount, check: holds.check },
           storage,
           statement,
+          bookAlone: book,
           failures,
         },
         null,

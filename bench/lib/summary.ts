@@ -1,4 +1,5 @@
 import { cpus, totalmem } from 'node:os';
+import type { BookAloneResult } from '../scenarios/book-alone.js';
 import type { StatementBenchResult } from '../scenarios/statement.js';
 import type { HoldsOutcome } from '../scenarios/authorize.js';
 import type { StorageResult } from '../scenarios/storage.js';
@@ -21,6 +22,7 @@ export interface BenchSummary {
   pgbenchRuns: PgbenchResult[];
   holds: HoldsOutcome | null;
   statement: StatementBenchResult | null;
+  book: BookAloneResult | null;
   storage: StorageResult | null;
   rss: Record<string, number | null>;
   rssFinal: number | null;
@@ -95,6 +97,7 @@ export function summaryLines(s: BenchSummary): string[] {
       ? `Statement of a month with ${fmtInt(statement.events)} usage events: p50 ${fmtMs(statement.p50Ms)} ms, max ${fmtMs(statement.maxMs)} ms over ${statement.runs} runs (target < 300 ms: ${statement.maxMs < 300 ? 'yes' : 'NO'})`
       : 'Statement bench skipped (BENCH_SKIP_STATEMENT=1)',
     '',
+    ...bookLines(s.book),
     'CPU during each scenario (% of one core):',
     ...scenarios.map((x) => `  ${x.name}: ${fmtCpu(x.cpu)}`),
     ...pgbenchRuns.map((p) => `  pgbench ${pgbenchLabel(p)}: ${fmtCpu(p.cpu)}`),
@@ -224,6 +227,13 @@ export function benchFailures(s: BenchSummary, balances: BalancesCheck): string[
     );
   for (const p of s.pgbenchRuns)
     if (p.failed > 0) failures.push(`pgbench ${pgbenchLabel(p)}: ${p.failed} failed transactions`);
+  if (s.book && !s.book.ok)
+    failures.push(
+      `batch SQL alone: usage_book booked ${s.book.bookedEvents} of the ${s.book.expectedEvents} events it was given`,
+    );
+  for (const r of s.book?.runs ?? [])
+    if (r.pgbench.failed > 0)
+      failures.push(`batch SQL alone, ${r.name}: ${r.pgbench.failed} failed calls`);
   return failures;
 }
 
@@ -252,4 +262,25 @@ function holdsLines(cfg: BenchConfig, h: HoldsOutcome | null): string[] {
     '',
   );
   return lines;
+}
+
+/** The batch SQL alone section (scenario 10): what bounds the batch figure in the database. */
+function bookLines(b: BookAloneResult | null): string[] {
+  if (!b) return ['Batch SQL alone skipped (BENCH_SKIP_BOOK_ALONE=1)', ''];
+  const rows: string[][] = [
+    ['usage_book alone (pgbench)', 'calls', 'events/s', 'PostgreSQL CPU', 'µs CPU per event'],
+    ...b.runs.map((r) => [
+      r.name,
+      fmtInt(r.calls),
+      fmtInt(r.eventsPerSec),
+      fmtPct(r.pgbench.cpu?.postgresPct ?? null),
+      r.pgCpuUsPerEvent === null ? '—' : r.pgCpuUsPerEvent.toFixed(1),
+    ]),
+  ];
+  return [
+    `Batch SQL alone: the service's usage_book, ${b.eventsPerCall} events a call over ${fmtInt(b.accounts)} accounts, on its tables after the run (no Node.js); ` +
+      `${fmtInt(b.bookedEvents)} of ${fmtInt(b.expectedEvents)} events booked: ${b.ok ? 'exact' : 'MISMATCH'}`,
+    table(rows),
+    '',
+  ];
 }
