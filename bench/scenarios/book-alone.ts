@@ -9,9 +9,9 @@
  * accounts run one after the other; over disjoint accounts, side by side).
  *
  * Every event is a copy of one event the service booked in the run (same model, price
- * version, counts and charge) on a token of another account, with the token's group and
- * ratio as they stand, so usage_book's own checks pass; the run fails if a call booked fewer
- * events than it was given.
+ * version, counts and charge) put on an account picked by a hash, with that account's token
+ * and the token's group and ratio as they stand, so usage_book's own checks pass; the run
+ * fails if a call booked fewer events than it was given.
  */
 import pg from 'pg';
 import { CFG, log } from '../lib/config.js';
